@@ -1,0 +1,3 @@
+from amebo.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The REST API: thin aiohttp handlers that parse, check, call one service, serialise."""

@@ -1,0 +1,41 @@
+"""Reading a request body: JSON only, within the size limit, checked against its schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from amebo.errors import Detail, InvalidInput, SchemaViolation, UnsupportedMediaType
+from amebo.schemas import Validator, compile_schema, violations
+
+
+def request_schema(schema: dict[str, Any]) -> Validator:
+    return compile_schema(schema)
+
+
+async def json_body(request: web.Request, validator: Validator) -> Any:
+    if "Content-Type" in request.headers and request.content_type != "application/json":
+        raise UnsupportedMediaType(
+            f"send the body as application/json, not {request.content_type!r}",
+            [Detail("", "Content-Type must be application/json")],
+        )
+    raw = await request.read()
+    if not raw:
+        raise InvalidInput("the request has no body", [Detail("", "a JSON body is required")])
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise InvalidInput(
+            "the body is not valid JSON", [Detail("", f"invalid JSON: {error}")]
+        ) from None
+    if b"\\u0000" in raw:
+        # PostgreSQL's jsonb cannot store NUL in text; refuse it here, clearly.
+        raise InvalidInput(
+            "JSON strings may not contain NUL (\\u0000)", [Detail("", "contains \\u0000")]
+        )
+    problems = violations(validator, document)
+    if problems:
+        raise SchemaViolation("the request body does not match the expected shape", problems)
+    return document

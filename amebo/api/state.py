@@ -1,0 +1,26 @@
+"""What the handlers share, held on the aiohttp application under one typed key."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import psycopg_pool
+from aiohttp import web
+
+from amebo.auth import VerifiedLogins
+from amebo.publishing import ActionCatalog, Publisher
+
+
+@dataclasses.dataclass
+class ApiState:
+    pool: psycopg_pool.AsyncConnectionPool[Any]
+    publisher: Publisher
+    catalog: ActionCatalog
+    admin_token: str | None
+    default_max_retries: int
+    max_body_bytes: int
+    logins: VerifiedLogins = dataclasses.field(default_factory=VerifiedLogins)
+
+
+STATE: web.AppKey[ApiState] = web.AppKey("amebo_state", ApiState)

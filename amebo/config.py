@@ -1,0 +1,113 @@
+"""Settings, read from the environment and overridden by command-line flags."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+
+
+class ConfigError(ValueError):
+    """A setting has a value amebo cannot use; the message says which and why."""
+
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8701
+DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+
+def parse_address(value: str) -> tuple[str, int]:
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host:
+        raise ConfigError(f"address {value!r} is not HOST:PORT")
+    host = host.strip("[]")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"address {value!r} has a port that is not a number") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"address {value!r} has a port outside 0-65535")
+    return host, port
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be greater than zero")
+    return value
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be greater than zero")
+    return value
+
+
+def _schedule(env: Mapping[str, str], name: str) -> tuple[float, ...]:
+    raw = env.get(name)
+    if not raw:
+        return DEFAULT_RETRY_SCHEDULE
+    try:
+        values = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a comma-separated list of seconds") from None
+    if not values or any(v < 0 for v in values):
+        raise ConfigError(f"{name}={raw!r} needs at least one delay, none negative")
+    return values
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    admin_token: str | None = None
+    max_body_bytes: int = 1_048_576
+    delivery_timeout: float = 15.0
+    delivery_batch_size: int = 200
+    delivery_concurrency: int = 256
+    endpoint_concurrency: int = 32
+    retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    default_max_retries: int = 7
+    poll_interval: float = 5.0
+    lease_seconds: float = 60.0
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        host, port = parse_address(env.get("AMEBO_ADDRESS") or f"{DEFAULT_HOST}:{DEFAULT_PORT}")
+        return cls(
+            database_url=env.get("AMEBO_DATABASE_URL") or None,
+            host=host,
+            port=port,
+            workers=_positive_int(env, "AMEBO_WORKERS", 1),
+            admin_token=env.get("AMEBO_ADMIN_TOKEN") or None,
+            max_body_bytes=_positive_int(env, "AMEBO_MAX_BODY_BYTES", 1_048_576),
+            delivery_timeout=_positive_float(env, "AMEBO_DELIVERY_TIMEOUT", 15.0),
+            delivery_batch_size=_positive_int(env, "AMEBO_DELIVERY_BATCH_SIZE", 200),
+            delivery_concurrency=_positive_int(env, "AMEBO_DELIVERY_CONCURRENCY", 256),
+            endpoint_concurrency=_positive_int(env, "AMEBO_ENDPOINT_CONCURRENCY", 32),
+            retry_schedule=_schedule(env, "AMEBO_RETRY_SCHEDULE"),
+            default_max_retries=_positive_int(env, "AMEBO_MAX_RETRIES", 7),
+            poll_interval=_positive_float(env, "AMEBO_POLL_INTERVAL", 5.0),
+            lease_seconds=_positive_float(env, "AMEBO_LEASE_SECONDS", 60.0),
+            log_level=env.get("AMEBO_LOG_LEVEL", "info"),
+        )
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

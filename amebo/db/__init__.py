@@ -1,0 +1,4 @@
+"""The database layer: SQL loading, migrations, connection pools and the embedded server.
+
+It knows nothing of HTTP or delivery; everything above it talks to PostgreSQL through it.
+"""

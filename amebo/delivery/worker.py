@@ -1,0 +1,304 @@
+"""The delivery worker: claim due deliveries, send each through the sink, record outcomes.
+
+Claims and outcomes are batched (one statement claims many rows; one transaction records
+many outcomes), while each send runs on its own so a slow endpoint holds only its own slots.
+The worker sleeps until woken: directly by a publisher in the same process, by NOTIFY from
+other processes, at the due time of the next scheduled retry, or by a slow safety poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime
+import uuid
+from typing import Any
+
+import psycopg
+import psycopg_pool
+import structlog
+
+from amebo.db.sql import query
+from amebo.delivery.envelope import Message, wrap
+from amebo.delivery.retry import RetryPolicy
+from amebo.eventlog import Fact, record
+from amebo.registry import deactivation_fact
+from amebo.sinks import Result, Sink
+
+log = structlog.get_logger(__name__)
+
+CHANNEL = "amebo_deliveries"
+RESPONSE_KEPT = 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerConfig:
+    batch_size: int = 200
+    concurrency: int = 256
+    endpoint_concurrency: int = 32
+    lease_seconds: float = 60.0
+    poll_interval: float = 5.0
+    listen: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    message: Message
+    lease: uuid.UUID
+    result: Result
+    status: str  # succeeded | failed | dead
+    next_attempt_at: datetime.datetime | None
+    attempted_at: datetime.datetime
+
+    def fact(self) -> Fact:
+        r = self.result
+        return Fact(
+            stream=f"delivery-{self.message.delivery_id}",
+            type="delivery.attempted",
+            data={
+                "delivery_id": str(self.message.delivery_id),
+                "event_id": str(self.message.event_id),
+                "subscription_id": str(self.message.subscription_id),
+                "attempt": self.message.attempt + 1,
+                "outcome": self.status,
+                "status_code": r.status_code,
+                "latency_ms": r.latency_ms,
+                "error": r.error,
+                "response": (r.response or "")[:RESPONSE_KEPT] or None,
+                "next_attempt_at": self.next_attempt_at.isoformat()
+                if self.next_attempt_at
+                else None,
+                "attempted_at": self.attempted_at.isoformat(),
+            },
+        )
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        pool: psycopg_pool.AsyncConnectionPool[Any],
+        sink: Sink,
+        policy: RetryPolicy,
+        config: WorkerConfig,
+        listen_url: str | None = None,
+    ) -> None:
+        self._pool = pool
+        self._sink = sink
+        self._policy = policy
+        self._config = config
+        self._listen_url = listen_url
+        self._wake = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._outcomes: list[Outcome] = []
+        self._outcomes_ready = asyncio.Event()
+        self._inflight = 0
+        self._endpoints: dict[str, asyncio.Semaphore] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._sends: set[asyncio.Task[None]] = set()
+        self.recorded = asyncio.Event()  # test signal: set after each recorded batch
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="amebo-claim"),
+            asyncio.create_task(self._record_loop(), name="amebo-record"),
+        ]
+        if self._config.listen and self._listen_url:
+            self._tasks.append(asyncio.create_task(self._listen_loop(), name="amebo-listen"))
+
+    async def stop(self) -> None:
+        for task in self._tasks[:1]:
+            task.cancel()
+        await asyncio.gather(*self._tasks[:1], return_exceptions=True)
+        if self._sends:
+            await asyncio.wait(self._sends, timeout=5)
+        for task in self._sends:
+            task.cancel()
+        await self._flush()
+        for task in self._tasks[1:]:
+            task.cancel()
+        await asyncio.gather(*self._tasks[1:], return_exceptions=True)
+        self._tasks = []
+
+    async def close_sink(self) -> None:
+        await self._sink.close()
+
+    # Claiming -------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while True:
+            try:
+                await self._claim_once()
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+                log.warning("claim failed; will retry", error=str(error))
+                await _wait(self._wake, self._config.poll_interval)
+
+    async def _claim_once(self) -> None:
+        free = self._config.concurrency - self._inflight
+        if free <= 0:
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+            return
+        # Clear before claiming: a wake-up that lands during the claim must not be lost.
+        self._wake.clear()
+        wanted = min(free, self._config.batch_size)
+        messages, lease = await self._claim(wanted)
+        for message in messages:
+            self._inflight += 1
+            task = asyncio.create_task(self._deliver(message, lease))
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+        if len(messages) == wanted:
+            return
+        await _wait(self._wake, await self._idle_timeout())
+
+    async def _claim(self, limit: int) -> tuple[list[Message], uuid.UUID]:
+        lease = uuid.uuid4()
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                query("delivery_claim"),
+                {"limit": limit, "lease_seconds": self._config.lease_seconds, "token": lease},
+            )
+            rows = await cursor.fetchall()
+        return [Message(*_message_fields(row)) for row in rows], lease
+
+    async def _idle_timeout(self) -> float:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(query("delivery_next_due"))
+            row = await cursor.fetchone()
+        due: float | None = row[0] if row else None
+        if due is None:
+            return self._config.poll_interval
+        return min(max(due, 0.0), self._config.poll_interval)
+
+    # Sending --------------------------------------------------------------------------
+
+    async def _deliver(self, message: Message, lease: uuid.UUID) -> None:
+        try:
+            endpoint = self._endpoints.get(message.handler)
+            if endpoint is None:
+                endpoint = asyncio.Semaphore(self._config.endpoint_concurrency)
+                self._endpoints[message.handler] = endpoint
+            async with endpoint:
+                result = await self._sink.send(message.handler, wrap(message))
+            self._outcomes.append(self._judge(message, lease, result))
+            self._outcomes_ready.set()
+        finally:
+            self._inflight -= 1
+            self._slot_freed.set()
+
+    def _judge(self, message: Message, lease: uuid.UUID, result: Result) -> Outcome:
+        now = datetime.datetime.now(datetime.UTC)
+        if result.ok:
+            return Outcome(message, lease, result, "succeeded", None, now)
+        retry = message.attempt + 1
+        if result.gone or retry > message.max_retries:
+            return Outcome(message, lease, result, "dead", None, now)
+        delay = self._policy.delay(retry, result.retry_after)
+        return Outcome(
+            message, lease, result, "failed", now + datetime.timedelta(seconds=delay), now
+        )
+
+    # Recording ------------------------------------------------------------------------
+
+    async def _record_loop(self) -> None:
+        while True:
+            await self._outcomes_ready.wait()
+            self._outcomes_ready.clear()
+            try:
+                await self._flush()
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+                log.warning("recording outcomes failed; will retry", error=str(error))
+                await asyncio.sleep(0.5)  # back off from a failing database, then retry
+                self._outcomes_ready.set()
+
+    async def _flush(self) -> None:
+        if not self._outcomes:
+            return
+        outcomes, self._outcomes = self._outcomes, []
+        try:
+            await self._record(outcomes)
+        except BaseException:
+            self._outcomes[:0] = outcomes
+            raise
+        self.recorded.set()
+        if any(o.status == "failed" for o in outcomes):
+            self.wake()  # a retry may be due sooner than the worker planned to look
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        async with self._pool.connection() as conn, conn.transaction():
+            cursor = await conn.execute(
+                query("delivery_leases_held"),
+                {
+                    "ids": [o.message.delivery_id for o in outcomes],
+                    "tokens": [o.lease for o in outcomes],
+                },
+            )
+            held = {row[0] for row in await cursor.fetchall()}
+            kept = [o for o in outcomes if o.message.delivery_id in held]
+            facts = [o.fact() for o in kept]
+            gone = {o.message.subscription_id for o in kept if o.result.gone}
+            facts += [deactivation_fact(s, "endpoint answered 410 Gone") for s in sorted(gone)]
+            await record(conn, facts)
+        if len(kept) < len(outcomes):
+            log.info("outcomes dropped: lease lost", count=len(outcomes) - len(kept))
+
+    # Listening ------------------------------------------------------------------------
+
+    async def _listen_loop(self) -> None:
+        assert self._listen_url is not None
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._listen_url, autocommit=True
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self.wake()  # anything published while we were not listening
+                    async for _ in conn.notifies():
+                        self.wake()
+            except asyncio.CancelledError:
+                raise
+            except psycopg.Error as error:
+                log.warning("listen connection lost; reconnecting", error=str(error))
+                await asyncio.sleep(1.0)  # reconnect back-off; the poll covers the gap
+
+
+def _message_fields(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    (
+        delivery_id,
+        event_id,
+        attempt,
+        action,
+        application,
+        published_at,
+        payload,
+        subscription_id,
+        handler,
+        secret,
+        max_retries,
+    ) = row
+    return (
+        delivery_id,
+        event_id,
+        subscription_id,
+        attempt,
+        action,
+        application,
+        published_at,
+        payload,
+        handler,
+        secret,
+        max_retries,
+    )
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)

@@ -1,0 +1,89 @@
+"""Assembles a running amebo: pool, publisher, delivery worker and the web application.
+
+``serve`` and the tests build it the same way, so tests exercise what users run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg_pool
+from aiohttp import web
+
+from amebo.api.app import create_app
+from amebo.api.state import ApiState
+from amebo.config import Settings
+from amebo.delivery.retry import RetryPolicy
+from amebo.delivery.worker import DeliveryWorker, WorkerConfig
+from amebo.publishing import ActionCatalog, Publisher
+from amebo.sinks.http import HttpSink
+
+
+@contextlib.asynccontextmanager
+async def open_pool(
+    url: str, max_size: int = 20
+) -> AsyncIterator[psycopg_pool.AsyncConnectionPool[Any]]:
+    pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
+        url, min_size=2, max_size=max_size, kwargs={"autocommit": True}, open=False, timeout=10
+    )
+    await pool.open(wait=True, timeout=15)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def build_worker(
+    pool: psycopg_pool.AsyncConnectionPool[Any], settings: Settings, url: str
+) -> DeliveryWorker:
+    sink = HttpSink(
+        timeout=settings.delivery_timeout,
+        total_connections=settings.delivery_concurrency,
+        per_host=settings.endpoint_concurrency,
+    )
+    config = WorkerConfig(
+        batch_size=settings.delivery_batch_size,
+        concurrency=settings.delivery_concurrency,
+        endpoint_concurrency=settings.endpoint_concurrency,
+        lease_seconds=settings.lease_seconds,
+        poll_interval=settings.poll_interval,
+    )
+    return DeliveryWorker(pool, sink, RetryPolicy(settings.retry_schedule), config, listen_url=url)
+
+
+@dataclasses.dataclass
+class Runtime:
+    pool: psycopg_pool.AsyncConnectionPool[Any]
+    publisher: Publisher
+    worker: DeliveryWorker
+    app: web.Application
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, url: str, deliver: bool = True) -> AsyncIterator[Runtime]:
+    """Publisher and (unless ``deliver`` is false) worker started; the app not yet served."""
+    async with open_pool(url) as pool:
+        worker = build_worker(pool, settings, url)
+        publisher = Publisher(pool, on_commit=worker.wake)
+        state = ApiState(
+            pool=pool,
+            publisher=publisher,
+            catalog=ActionCatalog(pool),
+            admin_token=settings.admin_token,
+            default_max_retries=settings.default_max_retries,
+            max_body_bytes=settings.max_body_bytes,
+        )
+        app = create_app(state)
+        publisher.start()
+        if deliver:
+            worker.start()
+        try:
+            yield Runtime(pool, publisher, worker, app)
+        finally:
+            await publisher.stop()
+            if deliver:
+                await worker.stop()
+            await worker.close_sink()

@@ -1,0 +1,105 @@
+-- name: apply_event_published
+-- The events read model: one row per accepted event, pointing at its payload in the log.
+INSERT INTO amebo.events (id, action, application, deduper, position, published_at)
+SELECT (data ->> 'id')::uuid, data ->> 'action', data ->> 'application', data ->> 'deduper',
+       position, recorded_at
+FROM amebo.log
+WHERE position = ANY(%(positions)s::bigint[])
+
+-- name: apply_event_fanned_out
+-- One pending delivery per subscription the event was fanned out to (recorded in the fact,
+-- so a rebuild yields the same rows). Delivery ids derive from the pair, never at random.
+WITH fanout AS (
+    SELECT (l.data ->> 'id')::uuid AS event_id, target.subscription_id::uuid AS subscription_id,
+           l.recorded_at
+    FROM amebo.log AS l
+    CROSS JOIN LATERAL jsonb_array_elements_text(l.data -> 'subscriptions') AS target (subscription_id)
+    WHERE l.position = ANY(%(positions)s::bigint[])
+), created AS (
+    INSERT INTO amebo.deliveries
+        (id, event_id, subscription_id, status, attempts, next_attempt_at, created_at, updated_at)
+    SELECT md5(event_id::text || subscription_id::text)::uuid, event_id, subscription_id,
+           'pending', 0, recorded_at, recorded_at, recorded_at
+    FROM fanout
+    RETURNING id, event_id, subscription_id, next_attempt_at
+)
+INSERT INTO amebo.delivery_queue (delivery_id, event_id, subscription_id, attempt, run_at)
+SELECT id, event_id, subscription_id, 0, next_attempt_at
+FROM created
+
+-- name: apply_delivery_attempted
+-- Attempts in one run are folded per delivery: the latest decides the status, all count.
+WITH attempt AS (
+    SELECT (data ->> 'delivery_id')::uuid AS delivery_id, data ->> 'outcome' AS outcome,
+           (data ->> 'attempt')::integer AS attempt, (data ->> 'status_code')::integer AS status_code,
+           data ->> 'error' AS error, (data ->> 'next_attempt_at')::timestamptz AS next_attempt_at,
+           recorded_at, position
+    FROM amebo.log
+    WHERE position = ANY(%(positions)s::bigint[])
+), latest AS (
+    SELECT DISTINCT ON (delivery_id) *, count(*) OVER (PARTITION BY delivery_id) AS made
+    FROM attempt
+    ORDER BY delivery_id, position DESC
+), status AS (
+    UPDATE amebo.deliveries AS d
+    SET status = latest.outcome::amebo.delivery_status,
+        attempts = d.attempts + latest.made,
+        next_attempt_at = latest.next_attempt_at,
+        last_attempt_at = latest.recorded_at,
+        last_status_code = latest.status_code,
+        last_error = latest.error,
+        updated_at = latest.recorded_at
+    FROM latest
+    WHERE d.id = latest.delivery_id
+    RETURNING d.id
+), finished AS (
+    DELETE FROM amebo.delivery_queue AS q
+    USING latest
+    WHERE q.delivery_id = latest.delivery_id AND latest.outcome IN ('succeeded', 'dead')
+    RETURNING q.delivery_id
+)
+UPDATE amebo.delivery_queue AS q
+SET run_at = latest.next_attempt_at, attempt = latest.attempt, lease_token = NULL
+FROM latest
+WHERE q.delivery_id = latest.delivery_id AND latest.outcome = 'failed'
+
+-- name: apply_delivery_retry_requested
+-- A manual retry starts a fresh attempt series now.
+WITH request AS (
+    SELECT DISTINCT ON (data ->> 'delivery_id') (data ->> 'delivery_id')::uuid AS delivery_id,
+           recorded_at
+    FROM amebo.log
+    WHERE position = ANY(%(positions)s::bigint[])
+    ORDER BY data ->> 'delivery_id', position DESC
+), reset AS (
+    UPDATE amebo.deliveries AS d
+    SET status = 'pending', next_attempt_at = request.recorded_at, updated_at = request.recorded_at
+    FROM request
+    WHERE d.id = request.delivery_id
+    RETURNING d.id, d.event_id, d.subscription_id, d.next_attempt_at
+)
+INSERT INTO amebo.delivery_queue (delivery_id, event_id, subscription_id, attempt, run_at)
+SELECT id, event_id, subscription_id, 0, next_attempt_at
+FROM reset
+ON CONFLICT (delivery_id) DO UPDATE
+SET attempt = 0, run_at = excluded.run_at, lease_token = NULL
+
+-- name: apply_subscription_deactivated_deliveries
+-- Work still queued for a deactivated subscription is ended as dead, visibly, so it can be
+-- retried by hand if the subscription comes back.
+WITH gone AS (
+    SELECT DISTINCT (data ->> 'id')::uuid AS subscription_id, max(recorded_at) AS recorded_at
+    FROM amebo.log
+    WHERE position = ANY(%(positions)s::bigint[])
+    GROUP BY 1
+), dropped AS (
+    DELETE FROM amebo.delivery_queue AS q
+    USING gone
+    WHERE q.subscription_id = gone.subscription_id
+    RETURNING q.delivery_id, gone.recorded_at
+)
+UPDATE amebo.deliveries AS d
+SET status = 'dead', next_attempt_at = NULL, last_error = 'subscription deactivated',
+    updated_at = dropped.recorded_at
+FROM dropped
+WHERE d.id = dropped.delivery_id
