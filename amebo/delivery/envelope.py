@@ -1,13 +1,20 @@
-"""The wire format every sink sends: a JSON envelope around the payload, and its headers."""
+"""The wire format every sink sends: a JSON envelope around the payload, and its headers.
+
+The body is ``{"id", "type", "application", "timestamp", "data"}``; for subscribers with an
+encryption key it is that JSON encrypted as a JWE. The Standard Webhooks signature is over
+the bytes actually sent, and while a secret is being rotated both secrets sign.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
 import uuid
+from collections.abc import Sequence
 
 import orjson
 
+from amebo.delivery import encryption
 from amebo.delivery.signing import secret_key, signature_header
 
 
@@ -25,7 +32,10 @@ class Message:
     payload_json: str
     handler: str
     secret: str
+    previous_secret: str | None
+    encryption_key: str | None
     max_retries: int
+    retry_schedule: Sequence[float] | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,8 +45,8 @@ class Envelope:
 
 
 def body(message: Message) -> bytes:
-    """{"id", "type", "application", "timestamp", "data"}; the payload is spliced in as the
-    JSON text stored in the log, never parsed and serialised again."""
+    """The payload is spliced in as the JSON text stored in the log: never parsed and
+    serialised again on the way out."""
     head = orjson.dumps(
         {
             "id": str(message.event_id),
@@ -50,17 +60,22 @@ def body(message: Message) -> bytes:
 
 def wrap(message: Message, now: datetime.datetime | None = None) -> Envelope:
     content = body(message)
+    content_type = "application/json"
+    if message.encryption_key:
+        content = encryption.encrypt(content, message.encryption_key)
+        content_type = encryption.CONTENT_TYPE
     timestamp = int((now or datetime.datetime.now(datetime.UTC)).timestamp())
     message_id = str(message.delivery_id)
+    keys = [secret_key(message.secret)]
+    if message.previous_secret:
+        keys.append(secret_key(message.previous_secret))
     return Envelope(
         body=content,
         headers={
-            "content-type": "application/json",
+            "content-type": content_type,
             "webhook-id": message_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature_header(
-                [secret_key(message.secret)], message_id, timestamp, content
-            ),
+            "webhook-signature": signature_header(keys, message_id, timestamp, content),
             "amebo-event-id": str(message.event_id),
             "amebo-action": message.action,
             "amebo-attempt": str(message.attempt + 1),

@@ -165,7 +165,7 @@ class DeliveryWorker:
                 {"limit": limit, "lease_seconds": self._config.lease_seconds, "token": lease},
             )
             rows = await cursor.fetchall()
-        return [Message(*_message_fields(row)) for row in rows], lease
+        return [Message(*row) for row in rows], lease
 
     async def _idle_timeout(self) -> float:
         async with self._pool.connection() as conn:
@@ -268,35 +268,6 @@ class DeliveryWorker:
             except psycopg.Error as error:
                 log.warning("listen connection lost; reconnecting", error=str(error))
                 await asyncio.sleep(1.0)  # reconnect back-off; the poll covers the gap
-
-
-def _message_fields(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    (
-        delivery_id,
-        event_id,
-        attempt,
-        action,
-        application,
-        published_at,
-        payload,
-        subscription_id,
-        handler,
-        secret,
-        max_retries,
-    ) = row
-    return (
-        delivery_id,
-        event_id,
-        subscription_id,
-        attempt,
-        action,
-        application,
-        published_at,
-        payload,
-        handler,
-        secret,
-        max_retries,
-    )
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:

@@ -15,6 +15,7 @@ HANDLERS: Mapping[str, tuple[str, ...]] = {
     "application.registered": ("apply_application_registered",),
     "action.registered": ("apply_action_registered",),
     "subscription.created": ("apply_subscription_created",),
+    "subscription.secret_rotated": ("apply_subscription_secret_rotated",),
     "subscription.deactivated": ("apply_subscription_deactivated",),
     "admin_token.created": ("apply_admin_token_created",),
 }

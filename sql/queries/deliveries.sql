@@ -15,9 +15,11 @@ WITH ready AS (
     WHERE q.delivery_id = ready.delivery_id
     RETURNING q.delivery_id, q.event_id, q.subscription_id, q.attempt
 )
-SELECT c.delivery_id, c.event_id, c.attempt, e.action, e.application, e.published_at,
-       (l.data -> 'payload')::text AS payload, s.id AS subscription_id, s.handler, s.secret,
-       s.max_retries
+SELECT c.delivery_id, c.event_id, c.subscription_id, c.attempt, e.action, e.application,
+       e.published_at, (l.data -> 'payload')::text AS payload_json, s.handler, s.secret,
+       CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END
+           AS previous_secret,
+       s.encryption_key, s.max_retries, s.retry_schedule
 FROM claimed AS c
 JOIN amebo.events AS e ON e.id = c.event_id
 JOIN amebo.log AS l ON l.position = e.position
