@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 
@@ -69,6 +70,24 @@ def _schedule(env: Mapping[str, str], name: str) -> tuple[float, ...]:
     return values
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name) or ""
+    values = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ConfigError(f"{name}: {value!r} is not a network (CIDR)") from None
+    return values
+
+
+def _profile(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "open").strip().lower()
+    if raw not in ("open", "hardened"):
+        raise ConfigError(f"{name}={raw!r} must be 'open' or 'hardened'")
+    return raw == "hardened"
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
@@ -86,6 +105,13 @@ class Settings:
     poll_interval: float = 5.0
     lease_seconds: float = 60.0
     log_level: str = "info"
+    breaker_threshold: int = 5
+    breaker_cooldown_min: float = 5.0
+    breaker_cooldown_max: float = 600.0
+    deactivate_after: float = 5 * 86_400.0
+    outbound_allow: tuple[str, ...] = ()
+    outbound_deny: tuple[str, ...] = ()
+    outbound_hardened: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +133,13 @@ class Settings:
             poll_interval=_positive_float(env, "AMEBO_POLL_INTERVAL", 5.0),
             lease_seconds=_positive_float(env, "AMEBO_LEASE_SECONDS", 60.0),
             log_level=env.get("AMEBO_LOG_LEVEL", "info"),
+            breaker_threshold=_positive_int(env, "AMEBO_BREAKER_THRESHOLD", 5),
+            breaker_cooldown_min=_positive_float(env, "AMEBO_BREAKER_COOLDOWN", 5.0),
+            breaker_cooldown_max=_positive_float(env, "AMEBO_BREAKER_COOLDOWN_MAX", 600.0),
+            deactivate_after=_positive_float(env, "AMEBO_DEACTIVATE_AFTER", 5 * 86_400.0),
+            outbound_allow=_networks(env, "AMEBO_OUTBOUND_ALLOW"),
+            outbound_deny=_networks(env, "AMEBO_OUTBOUND_DENY"),
+            outbound_hardened=_profile(env, "AMEBO_OUTBOUND_PROFILE"),
         )
 
     def replace(self, **changes: object) -> Settings:

@@ -67,6 +67,8 @@ class Publication:
     payload: Any
     deduper: str | None = None
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Set by the outbox relay, so an event keeps the id its producer was given; else new.
+    id: uuid.UUID | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +114,7 @@ async def publish_in(
     cursor = await conn.execute(
         query("events_publish"),
         {
-            "ids": [uuid7() for _ in publications],
+            "ids": [p.id or uuid7() for p in publications],
             "actions": [p.action for p in publications],
             "applications": [p.application for p in publications],
             "dedupers": [p.deduper for p in publications],
@@ -218,6 +220,11 @@ class Publisher:
             if not request.done.done():
                 request.done.set_result(results)
             self._committed(results)
+
+    def wake_delivery(self) -> None:
+        """Other writers that create due work (manual retries) wake the worker the same way."""
+        if self._on_commit is not None:
+            self._on_commit()
 
     def _committed(self, results: list[Published]) -> None:
         if self._on_commit is not None and any(r.created for r in results):

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import datetime
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -17,7 +18,8 @@ from psycopg.rows import class_row
 
 from amebo import auth
 from amebo.db.sql import query
-from amebo.errors import Conflict, Detail, Forbidden, NotFound
+from amebo.delivery import encryption
+from amebo.errors import Conflict, Detail, Forbidden, InvalidInput, NotFound
 from amebo.eventlog import Fact, record
 from amebo.schemas import compile_schema
 
@@ -48,6 +50,8 @@ class Subscription:
     action: str
     handler: str
     max_retries: int
+    retry_schedule: list[float] | None
+    encrypted: bool
     active: bool
     created_at: datetime.datetime
     updated_at: datetime.datetime
@@ -184,6 +188,8 @@ async def create_subscription(
     action: str,
     handler: str,
     max_retries: int,
+    encryption_key: str | None = None,
+    retry_schedule: Sequence[float] | None = None,
 ) -> NewSubscription:
     if caller is not None and caller != application:
         raise Forbidden(
@@ -204,6 +210,11 @@ async def create_subscription(
             f"{handler!r} is already subscribed to {action!r}",
             [Detail("/handler", "already subscribed to this action")],
         )
+    if encryption_key is not None:
+        try:
+            encryption.key_bytes(encryption_key)
+        except encryption.InvalidKey as error:
+            raise InvalidInput(str(error), [Detail("/encryption_key", str(error))]) from None
     subscription_id = uuid.uuid4()
     secret = auth.new_signing_secret()
     fact = Fact(
@@ -216,6 +227,8 @@ async def create_subscription(
             "handler": handler,
             "max_retries": max_retries,
             "secret": secret,
+            "encryption_key": encryption_key,
+            "retry_schedule": list(retry_schedule) if retry_schedule else None,
         },
     )
     await _conflict_guard(
@@ -263,6 +276,29 @@ async def deactivate_subscription(
     async with conn.transaction():
         await record(conn, [deactivation_fact(subscription_id, reason)])
     return await get_subscription(conn, subscription_id)
+
+
+async def rotate_secret(
+    conn: Connection, caller: str | None, subscription_id: uuid.UUID, grace_seconds: float
+) -> NewSubscription:
+    """A new signing secret; the old one keeps signing beside it for ``grace_seconds``."""
+    subscription = await get_subscription(conn, subscription_id)
+    if caller is not None and caller != subscription.application:
+        raise Forbidden(f"{caller!r} cannot change a subscription of {subscription.application!r}")
+    secret = auth.new_signing_secret()
+    expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=grace_seconds)
+    fact = Fact(
+        stream=f"subscription-{subscription_id}",
+        type="subscription.secret_rotated",
+        data={
+            "id": str(subscription_id),
+            "secret": secret,
+            "previous_secret_expires_at": expires.isoformat(),
+        },
+    )
+    async with conn.transaction():
+        await record(conn, [fact])
+    return NewSubscription(await get_subscription(conn, subscription_id), secret)
 
 
 def deactivation_fact(subscription_id: uuid.UUID, reason: str) -> Fact:

@@ -16,10 +16,12 @@ from aiohttp import web
 from amebo.api.app import create_app
 from amebo.api.state import ApiState
 from amebo.config import Settings
+from amebo.delivery.breaker import BreakerConfig
 from amebo.delivery.retry import RetryPolicy
 from amebo.delivery.worker import DeliveryWorker, WorkerConfig
 from amebo.publishing import ActionCatalog, Publisher
 from amebo.sinks.http import HttpSink
+from amebo.sinks.policy import NetworkPolicy
 
 
 @contextlib.asynccontextmanager
@@ -43,6 +45,9 @@ def build_worker(
         timeout=settings.delivery_timeout,
         total_connections=settings.delivery_concurrency,
         per_host=settings.endpoint_concurrency,
+        policy=NetworkPolicy.build(
+            settings.outbound_allow, settings.outbound_deny, settings.outbound_hardened
+        ),
     )
     config = WorkerConfig(
         batch_size=settings.delivery_batch_size,
@@ -50,6 +55,12 @@ def build_worker(
         endpoint_concurrency=settings.endpoint_concurrency,
         lease_seconds=settings.lease_seconds,
         poll_interval=settings.poll_interval,
+        breaker=BreakerConfig(
+            threshold=settings.breaker_threshold,
+            cooldown_min=settings.breaker_cooldown_min,
+            cooldown_max=settings.breaker_cooldown_max,
+            deactivate_after=settings.deactivate_after,
+        ),
     )
     return DeliveryWorker(pool, sink, RetryPolicy(settings.retry_schedule), config, listen_url=url)
 

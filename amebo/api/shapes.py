@@ -42,6 +42,17 @@ SUBSCRIPTION_NEW: dict[str, Any] = {
         "action": NAME,
         "handler": HTTP_URL,
         "max_retries": {"type": "integer", "minimum": 0, "maximum": 100},
+        "retry_schedule": {
+            "type": "array",
+            "items": {"type": "number", "minimum": 0, "maximum": 604800},
+            "minItems": 1,
+            "maxItems": 50,
+        },
+        "encryption_key": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]{43}=?$",
+            "description": "256-bit key, base64url: bodies are then sent as JWE (dir, A256GCM)",
+        },
     },
     "required": ["application", "action", "handler"],
     "additionalProperties": False,
@@ -71,5 +82,29 @@ EVENT_BATCH: dict[str, Any] = {
         "events": {"type": "array", "minItems": 1, "maxItems": 1000, "items": EVENT_NEW},
     },
     "required": ["events"],
+    "additionalProperties": False,
+}
+
+SECRET_ROTATION: dict[str, Any] = {
+    "type": "object",
+    "properties": {"grace_seconds": {"type": "number", "minimum": 0, "maximum": 604800}},
+    "additionalProperties": False,
+}
+
+RETRY_JOB_NEW: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "statuses": {
+            "type": "array",
+            "items": {"enum": ["failed", "dead", "succeeded"]},
+            "minItems": 1,
+            "uniqueItems": True,
+        },
+        "subscription_id": {"type": "string", "format": "uuid"},
+        "application": NAME,
+        "action": NAME,
+        "since": {"type": "string", "format": "date-time"},
+        "until": {"type": "string", "format": "date-time"},
+    },
     "additionalProperties": False,
 }

@@ -5,6 +5,7 @@ The signing secret is returned once, in the response that creates the subscripti
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from aiohttp import web
@@ -19,6 +20,8 @@ from amebo.errors import NotFound
 
 _NEW = request_schema(shapes.SUBSCRIPTION_NEW)
 _CHANGE = request_schema(shapes.SUBSCRIPTION_CHANGE)
+_ROTATION = request_schema(shapes.SECRET_ROTATION)
+DEFAULT_ROTATION_GRACE = 86_400.0
 
 
 def _subscription_id(request: web.Request) -> uuid.UUID:
@@ -41,6 +44,8 @@ async def create(request: web.Request) -> web.Response:
             body["action"],
             body["handler"],
             body.get("max_retries", state.default_max_retries),
+            encryption_key=body.get("encryption_key"),
+            retry_schedule=body.get("retry_schedule"),
         )
     subscription = created.subscription
     return json(
@@ -85,13 +90,15 @@ async def change(request: web.Request) -> web.Response:
 
 
 def _public(subscription: registry.Subscription) -> dict[str, object]:
-    return {
-        "id": subscription.id,
-        "application": subscription.application,
-        "action": subscription.action,
-        "handler": subscription.handler,
-        "max_retries": subscription.max_retries,
-        "active": subscription.active,
-        "created_at": subscription.created_at,
-        "updated_at": subscription.updated_at,
-    }
+    return dataclasses.asdict(subscription)
+
+
+async def rotate_secret(request: web.Request) -> web.Response:
+    """A new signing secret, shown once; the old one keeps signing for the grace period."""
+    who = await caller(request)
+    subscription_id = _subscription_id(request)
+    body = await json_body(request, _ROTATION) if request.can_read_body else {}
+    grace = float(body.get("grace_seconds", DEFAULT_ROTATION_GRACE))
+    async with request.app[STATE].pool.connection() as conn:
+        rotated = await registry.rotate_secret(conn, who.application, subscription_id, grace)
+    return json({**_public(rotated.subscription), "secret": rotated.secret})

@@ -48,6 +48,8 @@ def encrypt(plaintext: bytes, encoded_key: str) -> bytes:
 def decrypt(compact: bytes | str, encoded_key: str) -> bytes:
     """What a subscriber does (and what tests check): the plaintext envelope back."""
     token = jwe.JWE()
-    token.deserialize(compact.decode() if isinstance(compact, bytes) else compact, _jwk(encoded_key))
+    token.deserialize(
+        compact.decode() if isinstance(compact, bytes) else compact, _jwk(encoded_key)
+    )
     payload: bytes = token.payload
     return payload

@@ -9,6 +9,7 @@ other processes, at the due time of the next scheduled retry, or by a slow safet
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -19,7 +20,9 @@ import psycopg
 import psycopg_pool
 import structlog
 
+from amebo import deliveries
 from amebo.db.sql import query
+from amebo.delivery.breaker import BreakerConfig, record_health
 from amebo.delivery.envelope import Message, wrap
 from amebo.delivery.retry import RetryPolicy
 from amebo.eventlog import Fact, record
@@ -40,6 +43,7 @@ class WorkerConfig:
     lease_seconds: float = 60.0
     poll_interval: float = 5.0
     listen: bool = True
+    breaker: BreakerConfig = dataclasses.field(default_factory=BreakerConfig)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,17 +98,21 @@ class DeliveryWorker:
         self._outcomes_ready = asyncio.Event()
         self._inflight = 0
         self._endpoints: dict[str, asyncio.Semaphore] = {}
+        self._per_subscription: collections.Counter[uuid.UUID] = collections.Counter()
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
+        self._jobs_wake = asyncio.Event()
         self.recorded = asyncio.Event()  # test signal: set after each recorded batch
 
     def wake(self) -> None:
         self._wake.set()
+        self._jobs_wake.set()
 
     def start(self) -> None:
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="amebo-claim"),
             asyncio.create_task(self._record_loop(), name="amebo-record"),
+            asyncio.create_task(self._bulk_retry_loop(), name="amebo-bulk-retry"),
         ]
         if self._config.listen and self._listen_url:
             self._tasks.append(asyncio.create_task(self._listen_loop(), name="amebo-listen"))
@@ -162,7 +170,12 @@ class DeliveryWorker:
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
                 query("delivery_claim"),
-                {"limit": limit, "lease_seconds": self._config.lease_seconds, "token": lease},
+                {
+                    "limit": limit,
+                    "lease_seconds": self._config.lease_seconds,
+                    "token": lease,
+                    "busy": self._busy_subscriptions(),
+                },
             )
             rows = await cursor.fetchall()
         return [Message(*row) for row in rows], lease
@@ -176,9 +189,16 @@ class DeliveryWorker:
             return self._config.poll_interval
         return min(max(due, 0.0), self._config.poll_interval)
 
+    def _busy_subscriptions(self) -> list[uuid.UUID]:
+        """Subscriptions whose endpoint has every slot taken: claiming more of their work now
+        would only park it, holding slots that healthy endpoints could use."""
+        limit = self._config.endpoint_concurrency
+        return [sid for sid, count in self._per_subscription.items() if count >= limit]
+
     # Sending --------------------------------------------------------------------------
 
     async def _deliver(self, message: Message, lease: uuid.UUID) -> None:
+        self._per_subscription[message.subscription_id] += 1
         try:
             endpoint = self._endpoints.get(message.handler)
             if endpoint is None:
@@ -190,6 +210,11 @@ class DeliveryWorker:
             self._outcomes_ready.set()
         finally:
             self._inflight -= 1
+            remaining = self._per_subscription[message.subscription_id] - 1
+            if remaining:
+                self._per_subscription[message.subscription_id] = remaining
+            else:
+                del self._per_subscription[message.subscription_id]
             self._slot_freed.set()
 
     def _judge(self, message: Message, lease: uuid.UUID, result: Result) -> Outcome:
@@ -197,9 +222,12 @@ class DeliveryWorker:
         if result.ok:
             return Outcome(message, lease, result, "succeeded", None, now)
         retry = message.attempt + 1
-        if result.gone or retry > message.max_retries:
+        if result.gone or result.permanent or retry > message.max_retries:
             return Outcome(message, lease, result, "dead", None, now)
-        delay = self._policy.delay(retry, result.retry_after)
+        policy = self._policy
+        if message.retry_schedule:
+            policy = dataclasses.replace(policy, schedule=message.retry_schedule)
+        delay = policy.delay(retry, result.retry_after)
         return Outcome(
             message, lease, result, "failed", now + datetime.timedelta(seconds=delay), now
         )
@@ -244,11 +272,39 @@ class DeliveryWorker:
             held = {row[0] for row in await cursor.fetchall()}
             kept = [o for o in outcomes if o.message.delivery_id in held]
             facts = [o.fact() for o in kept]
-            gone = {o.message.subscription_id for o in kept if o.result.gone}
-            facts += [deactivation_fact(s, "endpoint answered 410 Gone") for s in sorted(gone)]
             await record(conn, facts)
+            gone = {o.message.subscription_id for o in kept if o.result.gone}
+            failing = await record_health(
+                conn,
+                self._config.breaker,
+                [(o.message.subscription_id, o.result.ok) for o in kept if not o.result.gone],
+            )
+            ended = [deactivation_fact(s, "endpoint answered 410 Gone") for s in sorted(gone)] + [
+                deactivation_fact(f.subscription_id, f"endpoint failing for {f.failing_for:.0f}s")
+                for f in failing
+                if f.subscription_id not in gone
+            ]
+            if ended:
+                await record(conn, ended)
+                for fact in ended:
+                    log.warning("subscription deactivated", **fact.data)
         if len(kept) < len(outcomes):
             log.info("outcomes dropped: lease lost", count=len(outcomes) - len(kept))
+
+    # Bulk retries -----------------------------------------------------------------------
+
+    async def _bulk_retry_loop(self) -> None:
+        while True:
+            self._jobs_wake.clear()
+            try:
+                async with self._pool.connection() as conn:
+                    while await deliveries.advance_bulk_retry(conn):
+                        self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+                log.warning("bulk retry failed; will retry", error=str(error))
+            await _wait(self._jobs_wake, self._config.poll_interval)
 
     # Listening ------------------------------------------------------------------------
 

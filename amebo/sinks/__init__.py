@@ -21,6 +21,7 @@ class Result:
     response: str | None = None
     retry_after: float | None = None
     gone: bool = False
+    permanent: bool = False  # retrying cannot succeed (e.g. the outbound policy denies it)
 
 
 class Sink(Protocol):

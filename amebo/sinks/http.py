@@ -10,9 +10,11 @@ import email.utils
 import time
 
 import aiohttp
+import yarl
 
 from amebo.delivery.envelope import Envelope
 from amebo.sinks import Result
+from amebo.sinks.policy import NetworkPolicy, PolicyResolver, PolicyViolation
 
 RESPONSE_EXCERPT_BYTES = 1024
 
@@ -31,15 +33,29 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class HttpSink:
-    def __init__(self, timeout: float, total_connections: int, per_host: int) -> None:
+    def __init__(
+        self,
+        timeout: float,
+        total_connections: int,
+        per_host: int,
+        policy: NetworkPolicy | None = None,
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._connector_args = {"limit": total_connections, "limit_per_host": per_host}
+        self._limits = (total_connections, per_host)
+        self._policy = policy or NetworkPolicy()
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
+            total, per_host = self._limits
+            connector = aiohttp.TCPConnector(
+                limit=total,
+                limit_per_host=per_host,
+                ttl_dns_cache=60,
+                resolver=None if self._policy.open else PolicyResolver(self._policy),
+            )
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(**self._connector_args, ttl_dns_cache=60),  # type: ignore[arg-type]
+                connector=connector,
                 timeout=self._timeout,
                 skip_auto_headers=("User-Agent",),
                 headers={"user-agent": "amebo"},
@@ -49,6 +65,7 @@ class HttpSink:
     async def send(self, target: str, envelope: Envelope) -> Result:
         started = time.perf_counter()
         try:
+            self._policy.check_literal(yarl.URL(target).host or "")
             async with self._client().post(
                 target, data=envelope.body, headers=envelope.headers, allow_redirects=False
             ) as response:
@@ -59,9 +76,16 @@ class HttpSink:
                     if status in (429, 503)
                     else None
                 )
+        except PolicyViolation as error:
+            return Result(ok=False, error=str(error), latency_ms=_since(started), permanent=True)
         except TimeoutError:
             return Result(ok=False, error="timed out", latency_ms=_since(started))
         except (aiohttp.ClientError, OSError, ValueError) as error:
+            denied = _policy_violation(error)
+            if denied is not None:
+                return Result(
+                    ok=False, error=str(denied), latency_ms=_since(started), permanent=True
+                )
             return Result(ok=False, error=_describe(error), latency_ms=_since(started))
         return Result(
             ok=200 <= status < 300,
@@ -85,3 +109,17 @@ def _since(started: float) -> float:
 def _describe(error: BaseException) -> str:
     text = str(error) or type(error).__name__
     return f"{type(error).__name__}: {text}"[:500]
+
+
+def _policy_violation(error: BaseException) -> PolicyViolation | None:
+    """aiohttp wraps resolver errors; find ours anywhere in the chain."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, PolicyViolation):
+            return seen
+        if isinstance(seen, aiohttp.ClientConnectorError) and isinstance(
+            seen.os_error, PolicyViolation
+        ):
+            return seen.os_error
+        seen = seen.__cause__ or seen.__context__
+    return None

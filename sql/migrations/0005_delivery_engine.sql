@@ -35,3 +35,6 @@ CREATE TABLE amebo.retry_jobs (
 CREATE INDEX retry_jobs_running_idx ON amebo.retry_jobs (requested_at) WHERE status = 'running';
 CREATE INDEX deliveries_status_idx ON amebo.deliveries (status, id)
     WHERE status IN ('failed', 'dead');
+
+-- Holding or releasing one endpoint's queued deliveries finds them by subscription.
+CREATE INDEX delivery_queue_subscription_idx ON amebo.delivery_queue (subscription_id);

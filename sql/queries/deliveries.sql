@@ -4,7 +4,7 @@
 WITH ready AS (
     SELECT delivery_id
     FROM amebo.delivery_queue
-    WHERE run_at <= now()
+    WHERE run_at <= now() AND subscription_id <> ALL(%(busy)s::uuid[])
     ORDER BY run_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -41,3 +41,72 @@ FROM amebo.delivery_queue
 SELECT d.id
 FROM amebo.deliveries AS d
 WHERE d.event_id = %(event_id)s
+
+-- name: delivery_get
+SELECT d.id, d.event_id, d.subscription_id, s.application AS subscriber, e.action, s.handler,
+       d.status::text AS status, d.attempts, d.next_attempt_at, d.last_attempt_at,
+       d.last_status_code, d.last_error, d.created_at, d.updated_at
+FROM amebo.deliveries AS d
+JOIN amebo.subscriptions AS s ON s.id = d.subscription_id
+JOIN amebo.events AS e ON e.id = d.event_id
+WHERE d.id = %(id)s
+
+-- name: delivery_list
+-- Newest first, filtered; "before" pages by (created_at, id).
+SELECT d.id, d.event_id, d.subscription_id, s.application AS subscriber, e.action, s.handler,
+       d.status::text AS status, d.attempts, d.next_attempt_at, d.last_attempt_at,
+       d.last_status_code, d.last_error, d.created_at, d.updated_at
+FROM amebo.deliveries AS d
+JOIN amebo.subscriptions AS s ON s.id = d.subscription_id
+JOIN amebo.events AS e ON e.id = d.event_id
+WHERE (%(subscription_id)s::uuid IS NULL OR d.subscription_id = %(subscription_id)s)
+  AND (%(subscriber)s::text IS NULL OR s.application = %(subscriber)s)
+  AND (%(action)s::text IS NULL OR e.action = %(action)s)
+  AND (%(status)s::text IS NULL OR d.status = %(status)s::amebo.delivery_status)
+  AND (%(since)s::timestamptz IS NULL OR d.created_at >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR d.created_at < %(until)s)
+ORDER BY d.created_at DESC, d.id DESC
+LIMIT %(limit)s
+
+-- name: retry_job_create
+INSERT INTO amebo.retry_jobs (id, requested_by, filter)
+VALUES (%(id)s, %(requested_by)s, %(filter)s)
+
+-- name: retry_job_get
+SELECT id, requested_by, filter, status::text AS status, retried, requested_at, finished_at
+FROM amebo.retry_jobs
+WHERE id = %(id)s
+
+-- name: retry_job_claim
+-- One running job, locked for this transaction so two workers never page the same job.
+SELECT id, filter, cursor
+FROM amebo.retry_jobs
+WHERE status = 'running'
+ORDER BY requested_at
+LIMIT 1
+FOR UPDATE SKIP LOCKED
+
+-- name: retry_job_page
+-- The next page of deliveries a bulk retry covers, by id after the job's cursor.
+SELECT d.id, d.subscription_id
+FROM amebo.deliveries AS d
+JOIN amebo.subscriptions AS s ON s.id = d.subscription_id
+JOIN amebo.events AS e ON e.id = d.event_id
+WHERE s.active
+  AND d.status = ANY(%(statuses)s::amebo.delivery_status[])
+  AND (%(subscription_id)s::uuid IS NULL OR d.subscription_id = %(subscription_id)s)
+  AND (%(subscriber)s::text IS NULL OR s.application = %(subscriber)s)
+  AND (%(action)s::text IS NULL OR e.action = %(action)s)
+  AND (%(since)s::timestamptz IS NULL OR d.created_at >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR d.created_at < %(until)s)
+  AND (%(after)s::uuid IS NULL OR d.id > %(after)s)
+ORDER BY d.id
+LIMIT %(limit)s
+
+-- name: retry_job_advance
+UPDATE amebo.retry_jobs
+SET cursor = %(cursor)s,
+    retried = retried + %(retried)s,
+    status = CASE WHEN %(finished)s THEN 'finished'::amebo.retry_job_status ELSE status END,
+    finished_at = CASE WHEN %(finished)s THEN now() END
+WHERE id = %(id)s

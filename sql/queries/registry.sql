@@ -36,12 +36,14 @@ ORDER BY name
 LIMIT %(limit)s
 
 -- name: subscription_get
-SELECT id, application, action, handler, max_retries, active, created_at, updated_at
+SELECT id, application, action, handler, max_retries, retry_schedule,
+       encryption_key IS NOT NULL AS encrypted, active, created_at, updated_at
 FROM amebo.subscriptions
 WHERE id = %(id)s
 
 -- name: subscription_list
-SELECT id, application, action, handler, max_retries, active, created_at, updated_at
+SELECT id, application, action, handler, max_retries, retry_schedule,
+       encryption_key IS NOT NULL AS encrypted, active, created_at, updated_at
 FROM amebo.subscriptions
 WHERE (%(application)s::text IS NULL OR application = %(application)s)
   AND (%(action)s::text IS NULL OR action = %(action)s)
@@ -53,3 +55,8 @@ LIMIT %(limit)s
 SELECT id
 FROM amebo.subscriptions
 WHERE action = %(action)s AND handler = %(handler)s AND active
+
+-- name: subscription_is_active
+SELECT active
+FROM amebo.subscriptions
+WHERE id = %(id)s

@@ -84,6 +84,9 @@ def test_settings(**changes: Any) -> Settings:
     return base.replace(**changes)
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 @contextlib.asynccontextmanager
 async def amebo_api(
     database_url: str, settings: Settings | None = None, deliver: bool = True
