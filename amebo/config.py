@@ -142,5 +142,13 @@ class Settings:
             outbound_hardened=_profile(env, "AMEBO_OUTBOUND_PROFILE"),
         )
 
+    def __post_init__(self) -> None:
+        if self.lease_seconds <= self.delivery_timeout + 1:
+            raise ConfigError(
+                f"AMEBO_LEASE_SECONDS ({self.lease_seconds:g}) must exceed "
+                f"AMEBO_DELIVERY_TIMEOUT ({self.delivery_timeout:g}) by more than a second, "
+                "or a slow send could outlive its lease and be delivered twice"
+            )
+
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

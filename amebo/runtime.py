@@ -19,6 +19,7 @@ from amebo.config import Settings
 from amebo.delivery.breaker import BreakerConfig
 from amebo.delivery.retry import RetryPolicy
 from amebo.delivery.worker import DeliveryWorker, WorkerConfig
+from amebo.outbox import OutboxRelay, RelayConfig
 from amebo.publishing import ActionCatalog, Publisher
 from amebo.sinks.http import HttpSink
 from amebo.sinks.policy import NetworkPolicy
@@ -54,6 +55,7 @@ def build_worker(
         concurrency=settings.delivery_concurrency,
         endpoint_concurrency=settings.endpoint_concurrency,
         lease_seconds=settings.lease_seconds,
+        send_timeout=settings.delivery_timeout,
         poll_interval=settings.poll_interval,
         breaker=BreakerConfig(
             threshold=settings.breaker_threshold,
@@ -65,24 +67,39 @@ def build_worker(
     return DeliveryWorker(pool, sink, RetryPolicy(settings.retry_schedule), config, listen_url=url)
 
 
+def build_relay(
+    pool: psycopg_pool.AsyncConnectionPool[Any],
+    settings: Settings,
+    url: str,
+    catalog: ActionCatalog,
+    worker: DeliveryWorker,
+) -> OutboxRelay:
+    config = RelayConfig(poll_interval=settings.poll_interval)
+    return OutboxRelay(pool, catalog, config, listen_url=url, on_publish=worker.wake)
+
+
 @dataclasses.dataclass
 class Runtime:
     pool: psycopg_pool.AsyncConnectionPool[Any]
     publisher: Publisher
     worker: DeliveryWorker
     app: web.Application
+    relay: OutboxRelay
 
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings, url: str, deliver: bool = True) -> AsyncIterator[Runtime]:
-    """Publisher and (unless ``deliver`` is false) worker started; the app not yet served."""
+    """Publisher and (unless ``deliver`` is false) worker and outbox relay started; the app
+    not yet served."""
     async with open_pool(url) as pool:
         worker = build_worker(pool, settings, url)
         publisher = Publisher(pool, on_commit=worker.wake)
+        catalog = ActionCatalog(pool)
+        relay = build_relay(pool, settings, url, catalog, worker)
         state = ApiState(
             pool=pool,
             publisher=publisher,
-            catalog=ActionCatalog(pool),
+            catalog=catalog,
             admin_token=settings.admin_token,
             default_max_retries=settings.default_max_retries,
             max_body_bytes=settings.max_body_bytes,
@@ -91,10 +108,12 @@ async def running(settings: Settings, url: str, deliver: bool = True) -> AsyncIt
         publisher.start()
         if deliver:
             worker.start()
+            relay.start()
         try:
-            yield Runtime(pool, publisher, worker, app)
+            yield Runtime(pool, publisher, worker, app, relay)
         finally:
             await publisher.stop()
             if deliver:
+                await relay.stop()
                 await worker.stop()
             await worker.close_sink()

@@ -41,6 +41,7 @@ class WorkerConfig:
     concurrency: int = 256
     endpoint_concurrency: int = 32
     lease_seconds: float = 60.0
+    send_timeout: float = 15.0
     poll_interval: float = 5.0
     listen: bool = True
     breaker: BreakerConfig = dataclasses.field(default_factory=BreakerConfig)
@@ -155,10 +156,11 @@ class DeliveryWorker:
         # Clear before claiming: a wake-up that lands during the claim must not be lost.
         self._wake.clear()
         wanted = min(free, self._config.batch_size)
+        claimed_at = asyncio.get_running_loop().time()
         messages, lease = await self._claim(wanted)
         for message in messages:
             self._inflight += 1
-            task = asyncio.create_task(self._deliver(message, lease))
+            task = asyncio.create_task(self._deliver(message, lease, claimed_at))
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
         if len(messages) == wanted:
@@ -197,7 +199,7 @@ class DeliveryWorker:
 
     # Sending --------------------------------------------------------------------------
 
-    async def _deliver(self, message: Message, lease: uuid.UUID) -> None:
+    async def _deliver(self, message: Message, lease: uuid.UUID, claimed_at: float) -> None:
         self._per_subscription[message.subscription_id] += 1
         try:
             endpoint = self._endpoints.get(message.handler)
@@ -205,6 +207,13 @@ class DeliveryWorker:
                 endpoint = asyncio.Semaphore(self._config.endpoint_concurrency)
                 self._endpoints[message.handler] = endpoint
             async with endpoint:
+                if not self._lease_outlasts_send(claimed_at):
+                    # Sending now could outlive the lease and race another worker's claim:
+                    # let the lease lapse instead, and the row is claimed again afresh.
+                    log.info(
+                        "delivery left for a later claim", delivery_id=str(message.delivery_id)
+                    )
+                    return
                 result = await self._sink.send(message.handler, wrap(message))
             self._outcomes.append(self._judge(message, lease, result))
             self._outcomes_ready.set()
@@ -216,6 +225,10 @@ class DeliveryWorker:
             else:
                 del self._per_subscription[message.subscription_id]
             self._slot_freed.set()
+
+    def _lease_outlasts_send(self, claimed_at: float) -> bool:
+        held = asyncio.get_running_loop().time() - claimed_at
+        return held + self._config.send_timeout + 1.0 < self._config.lease_seconds
 
     def _judge(self, message: Message, lease: uuid.UUID, result: Result) -> Outcome:
         now = datetime.datetime.now(datetime.UTC)

@@ -19,7 +19,9 @@ from tests.support.api import ADMIN, Api, amebo_api, test_settings
 from tests.support.receiver import Receiver
 
 
-async def _setup(api: Api, handler: str, **subscription: Any) -> tuple[dict[str, str], dict[str, Any]]:
+async def _setup(
+    api: Api, handler: str, **subscription: Any
+) -> tuple[dict[str, str], dict[str, Any]]:
     auth = await api.register_application("shop")
     await api.register_action(auth, "shop", "orders.v1.placed")
     created = await api.subscribe(auth, "shop", "orders.v1.placed", handler, **subscription)
@@ -171,7 +173,10 @@ async def test_circuit_opens_for_a_failing_endpoint_then_closes(
 
     receiver.respond = respond
     settings = test_settings(
-        breaker_threshold=3, breaker_cooldown_min=1.0, retry_schedule=(0.05,), default_max_retries=50
+        breaker_threshold=3,
+        breaker_cooldown_min=1.0,
+        retry_schedule=(0.05,),
+        default_max_retries=50,
     )
     async with amebo_api(database_url, settings) as api:
         auth, subscription = await _setup(api, receiver.url)
@@ -192,6 +197,7 @@ async def test_circuit_opens_for_a_failing_endpoint_then_closes(
         seen = len(receiver.received)
         failing = False
         await receiver.wait_for(seen + 1, timeout=5)  # the half-open probe
+
         async def all_delivered() -> bool:
             async with api.runtime.pool.connection() as conn:
                 cursor = await conn.execute(
@@ -259,7 +265,9 @@ async def _bulk_retry_every_match(api: Api, receiver: Receiver) -> None:
         finished = await deliveries.get_retry_job(conn, job.id)
     assert finished.retried == 12
     await receiver.wait_for(24)
-    assert sorted(json.loads(r.body)["data"]["n"] for r in receiver.received[12:]) == list(range(12))
+    assert sorted(json.loads(r.body)["data"]["n"] for r in receiver.received[12:]) == list(
+        range(12)
+    )
 
 
 async def test_bulk_retry_over_the_api(api: Api, receiver: Receiver) -> None:
@@ -334,7 +342,9 @@ async def test_hardened_outbound_policy_refuses_loopback(
         assert receiver.received == []
 
 
-async def test_named_host_is_checked_after_resolution(database_url: str, receiver: Receiver) -> None:
+async def test_named_host_is_checked_after_resolution(
+    database_url: str, receiver: Receiver
+) -> None:
     settings = test_settings(outbound_deny=("127.0.0.0/8", "::1/128"))
     async with amebo_api(database_url, settings) as api:
         auth, _ = await _setup(api, f"http://localhost:{receiver.port}/")
