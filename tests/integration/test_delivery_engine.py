@@ -186,7 +186,8 @@ async def test_circuit_opens_for_a_failing_endpoint_then_closes(
         async def circuit_open() -> bool:
             async with api.runtime.pool.connection() as conn:
                 cursor = await conn.execute(
-                    "SELECT open_until > now() FROM amebo.endpoint_health WHERE subscription_id = %s",
+                    "SELECT open_until > now() FROM amebo.endpoint_health"
+                    " WHERE subscription_id = %s",
                     (subscription["id"],),
                 )
                 row = await cursor.fetchone()
