@@ -31,12 +31,24 @@ class Validator(Protocol):
 
 
 def _details(errors: Iterable[Any], prefix: str) -> list[Detail]:
-    details = []
+    details: list[Detail] = []
     for error in errors:
-        details.append(Detail(prefix + json_pointer(list(error.instance_path)), error.message))
+        path = list(error.instance_path)
+        kind = error.kind
+        # The validator places these at the enclosing object; the client wants to be told
+        # which member is missing or unexpected.
+        if isinstance(kind, jsonschema_rs.ValidationErrorKind.Required):
+            details.append(Detail(prefix + json_pointer([*path, kind.property]), "is required"))
+        elif isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
+            details.extend(
+                Detail(prefix + json_pointer([*path, name]), "is not an allowed property")
+                for name in kind.unexpected
+            )
+        else:
+            details.append(Detail(prefix + json_pointer(path), error.message))
         if len(details) >= MAX_DETAILS:
             break
-    return details
+    return details[:MAX_DETAILS]
 
 
 def compile_schema(schema: Any, pointer: str = "") -> Validator:

@@ -32,6 +32,10 @@ ADMIN = Caller(application=None)
 
 async def caller(request: web.Request) -> Caller:
     header = request.headers.get("Authorization", "")
+    if not header.isascii():
+        # Basic credentials are base64 and tokens are ASCII; other bytes arrive as
+        # surrogates that cannot even be hashed.
+        raise Unauthenticated("the Authorization header must be ASCII")
     scheme, _, credentials = header.partition(" ")
     scheme = scheme.lower()
     credentials = credentials.strip()
@@ -82,6 +86,8 @@ def _basic(credentials: str) -> tuple[str, str]:
     name, sep, secret = decoded.partition(":")
     if not sep or not name:
         raise Unauthenticated("the Basic credentials must be application:secret")
+    if "\x00" in decoded:
+        raise Unauthenticated("the Basic credentials may not contain NUL")
     return name, secret
 
 

@@ -19,6 +19,7 @@ SCHEMAS: dict[str, Any] = {
     "NewAction": shapes.ACTION_NEW,
     "NewSubscription": shapes.SUBSCRIPTION_NEW,
     "SubscriptionChange": shapes.SUBSCRIPTION_CHANGE,
+    "SecretRotation": shapes.SECRET_ROTATION,
     "NewEvent": shapes.EVENT_NEW,
     "EventBatch": shapes.EVENT_BATCH,
     "Application": {
@@ -50,6 +51,8 @@ SCHEMAS: dict[str, Any] = {
             "action": shapes.NAME,
             "handler": {"type": "string"},
             "max_retries": {"type": "integer"},
+            "retry_schedule": {"type": ["array", "null"], "items": {"type": "number"}},
+            "encrypted": {"type": "boolean"},
             "active": {"type": "boolean"},
             "created_at": _TIMESTAMP,
             "updated_at": _TIMESTAMP,
@@ -60,6 +63,8 @@ SCHEMAS: dict[str, Any] = {
             "action",
             "handler",
             "max_retries",
+            "retry_schedule",
+            "encrypted",
             "active",
             "created_at",
             "updated_at",
@@ -339,6 +344,22 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _json(_ref("Subscription"), "Deactivated"),
                         **_problems(401, 403, 404, 503),
+                    },
+                },
+            },
+            "/v1/subscriptions/{subscription_id}/rotate-secret": {
+                "post": {
+                    "summary": "Rotate the signing secret; the old one signs too until grace ends",
+                    "parameters": [sub_id],
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": _ref("SecretRotation")}},
+                    },
+                    "responses": {
+                        "200": _json(
+                            _ref("CreatedSubscription"), "Rotated; the secret is shown only now"
+                        ),
+                        **_problems(*_WRITE),
                     },
                 },
             },
