@@ -1,4 +1,4 @@
-"""Reading events and their deliveries."""
+"""Reading events and their deliveries, and outbox rows that were rejected instead."""
 
 from __future__ import annotations
 
@@ -27,6 +27,19 @@ class Event:
 
 
 @dataclasses.dataclass(frozen=True)
+class Rejection:
+    """An outbox row the relay refused; ``reasons`` are {pointer, message} objects."""
+
+    id: uuid.UUID
+    action: str
+    deduper: str | None
+    written_at: datetime.datetime
+    rejected_at: datetime.datetime
+    reasons: list[dict[str, str]]
+    payload: Any
+
+
+@dataclasses.dataclass(frozen=True)
 class DeliveryStatus:
     id: uuid.UUID
     subscription_id: uuid.UUID
@@ -47,6 +60,12 @@ async def get_event(conn: Connection, event_id: uuid.UUID) -> Event:
     if event is None:
         raise NotFound(f"no event with id {event_id}")
     return event
+
+
+async def find_rejection(conn: Connection, event_id: uuid.UUID) -> Rejection | None:
+    async with conn.cursor(row_factory=class_row(Rejection)) as cur:
+        await cur.execute(query("rejection_get"), {"id": event_id})
+        return await cur.fetchone()
 
 
 async def deliveries_of(conn: Connection, event_id: uuid.UUID) -> list[DeliveryStatus]:

@@ -19,7 +19,8 @@ from aiohttp import web
 
 from amebo import logs, registry
 from amebo.config import Settings
-from amebo.runtime import build_worker, open_pool, running
+from amebo.publishing import ActionCatalog
+from amebo.runtime import build_relay, build_worker, open_pool, running
 
 log = structlog.get_logger(__name__)
 
@@ -57,11 +58,14 @@ async def serve_async(
 async def worker_async(settings: Settings, url: str) -> None:
     async with open_pool(url, max_size=6) as pool:
         worker = build_worker(pool, settings, url)
+        relay = build_relay(pool, settings, url, ActionCatalog(pool), worker)
         worker.start()
+        relay.start()
         print("amebo: delivery worker running", flush=True)
         try:
             await _until_stopped()
         finally:
+            await relay.stop()
             await worker.stop()
             await worker.close_sink()
 

@@ -87,12 +87,19 @@ def _event_id(request: web.Request) -> uuid.UUID:
 
 
 async def get_one(request: web.Request) -> web.Response:
+    """An event with its deliveries; or, for an outbox row the relay refused, why."""
     await caller(request)
     event_id = _event_id(request)
     async with request.app[STATE].pool.connection() as conn:
-        event = await events.get_event(conn, event_id)
+        try:
+            event = await events.get_event(conn, event_id)
+        except NotFound:
+            rejection = await events.find_rejection(conn, event_id)
+            if rejection is None:
+                raise
+            return json(_rejected(rejection))
         deliveries = await events.deliveries_of(conn, event_id)
-    return json({**_event(event), "deliveries": deliveries})
+    return json({**_event(event), "status": "published", "deliveries": deliveries})
 
 
 async def list_all(request: web.Request) -> web.Response:
@@ -112,6 +119,20 @@ async def list_all(request: web.Request) -> web.Response:
             conn, request.query.get("action"), request.query.get("application"), before, limit
         )
     return json({"events": [_event(e) for e in found]})
+
+
+def _rejected(rejection: events.Rejection) -> dict[str, Any]:
+    return {
+        "id": rejection.id,
+        "status": "rejected",
+        "action": rejection.action,
+        "deduper": rejection.deduper,
+        "written_at": rejection.written_at,
+        "rejected_at": rejection.rejected_at,
+        "payload": rejection.payload,
+        "reasons": rejection.reasons,
+        "deliveries": [],
+    }
 
 
 def _event(event: events.Event) -> dict[str, Any]:

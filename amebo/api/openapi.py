@@ -124,13 +124,47 @@ SCHEMAS: dict[str, Any] = {
             {
                 "type": "object",
                 "properties": {
+                    "status": {"const": "published"},
                     "deliveries": {
                         "type": "array",
                         "items": {"$ref": "#/components/schemas/Delivery"},
-                    }
+                    },
                 },
-                "required": ["deliveries"],
+                "required": ["status", "deliveries"],
             },
+        ],
+    },
+    "RejectedEvent": {
+        "description": "An outbox row the relay refused: never published, never delivered.",
+        "type": "object",
+        "properties": {
+            "id": _UUID,
+            "status": {"const": "rejected"},
+            "action": {"type": "string"},
+            "deduper": {"type": ["string", "null"]},
+            "written_at": _TIMESTAMP,
+            "rejected_at": _TIMESTAMP,
+            "payload": {},
+            "reasons": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"pointer": {"type": "string"}, "message": {"type": "string"}},
+                    "required": ["pointer", "message"],
+                },
+            },
+            "deliveries": {"type": "array", "maxItems": 0},
+        },
+        "required": [
+            "id",
+            "status",
+            "action",
+            "deduper",
+            "written_at",
+            "rejected_at",
+            "payload",
+            "reasons",
+            "deliveries",
         ],
     },
     "Problem": {
@@ -400,10 +434,13 @@ def document() -> dict[str, Any]:
             },
             "/v1/events/{event_id}": {
                 "get": {
-                    "summary": "One event with its deliveries",
+                    "summary": "One event with its deliveries, or why an outbox row was rejected",
                     "parameters": [_path("event_id", _UUID)],
                     "responses": {
-                        "200": _json(_ref("EventWithDeliveries"), "Found"),
+                        "200": _json(
+                            {"oneOf": [_ref("EventWithDeliveries"), _ref("RejectedEvent")]},
+                            "Found: status tells a published event from a rejected outbox row",
+                        ),
                         **_problems(*_READ),
                     },
                 },

@@ -15,9 +15,9 @@ from typing import LiteralString
 import psycopg
 
 from amebo.db.sql import query
-from amebo.projections import deliveries, registry
+from amebo.projections import deliveries, registry, rejections
 
-PROJECTIONS = (registry, deliveries)
+PROJECTIONS = (registry, deliveries, rejections)
 
 # Log type -> the queries that apply it, in the order the projections are listed.
 _HANDLERS: Mapping[str, tuple[str, ...]] = {
