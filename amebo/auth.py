@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 
 import bcrypt
 
@@ -49,21 +50,33 @@ def same(a: str, b: str) -> bool:
 
 
 class VerifiedLogins:
-    """Remembers which (application, secret digest) pairs passed bcrypt, per stored hash."""
+    """Remembers which (application, secret digest) pairs passed bcrypt, and when.
 
-    def __init__(self, capacity: int = 10_000) -> None:
+    A pair verified less than ``fresh_for`` seconds ago is accepted without reading the
+    stored hash again: that read would cost a database round trip on every request. After
+    that, the stored hash is read and compared, so a changed secret takes effect within
+    ``fresh_for`` seconds.
+    """
+
+    def __init__(self, capacity: int = 10_000, fresh_for: float = 30.0) -> None:
         self._capacity = capacity
-        self._verified: dict[tuple[str, bytes], str] = {}
+        self._fresh_for = fresh_for
+        self._verified: dict[tuple[str, bytes], tuple[str, float]] = {}
 
     @staticmethod
     def _key(application: str, secret: str) -> tuple[str, bytes]:
         return application, hashlib.sha256(secret.encode()).digest()
 
+    def fresh(self, application: str, secret: str) -> bool:
+        remembered = self._verified.get(self._key(application, secret))
+        return remembered is not None and time.monotonic() - remembered[1] < self._fresh_for
+
     def known(self, application: str, secret: str, secret_hash: str) -> bool:
         remembered = self._verified.get(self._key(application, secret))
-        return remembered is not None and hmac.compare_digest(remembered, secret_hash)
+        return remembered is not None and hmac.compare_digest(remembered[0], secret_hash)
 
     def remember(self, application: str, secret: str, secret_hash: str) -> None:
-        if len(self._verified) >= self._capacity:
+        key = self._key(application, secret)
+        if key not in self._verified and len(self._verified) >= self._capacity:
             self._verified.pop(next(iter(self._verified)))
-        self._verified[self._key(application, secret)] = secret_hash
+        self._verified[key] = (secret_hash, time.monotonic())

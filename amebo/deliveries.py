@@ -185,6 +185,7 @@ async def retry(conn: Connection, caller: str | None, delivery_id: uuid.UUID) ->
         await conn.execute(
             query("endpoint_health_reset"), {"subscription_ids": [delivery.subscription_id]}
         )
+        await conn.execute(query("events_wake_workers"))
     return await get_delivery(conn, delivery_id)
 
 
@@ -216,7 +217,7 @@ async def start_bulk_retry(
                 )
             ],
         )
-        await conn.execute(query("events_wake_workers"))
+        await conn.execute(query("retry_jobs_wake"))
     return await get_retry_job(conn, job_id)
 
 

@@ -75,6 +75,7 @@ class Publication:
 class Published:
     id: uuid.UUID
     created: bool
+    deliveries: int = 0  # deliveries this publish created (0 when it was a duplicate)
 
 
 async def check(
@@ -123,12 +124,17 @@ async def publish_in(
         },
     )
     rows = await cursor.fetchall()
-    appended = [(position, "event.published") for _, _, position in rows if position is not None]
+    appended = [(row[2], "event.published") for row in rows if row[2] is not None]
     appended.sort()
     await projections.apply(conn, appended)
-    if appended:
+    if any(fanout for *_, fanout in rows):
+        # Once per transaction, and only when there is something to deliver: NOTIFY takes a
+        # global lock at commit.
         await conn.execute(query("events_wake_workers"))
-    return [Published(id=event_id, created=created) for event_id, created, _ in rows]
+    return [
+        Published(id=event_id, created=created, deliveries=fanout or 0)
+        for event_id, created, _, fanout in rows
+    ]
 
 
 @dataclasses.dataclass
@@ -227,5 +233,5 @@ class Publisher:
             self._on_commit()
 
     def _committed(self, results: list[Published]) -> None:
-        if self._on_commit is not None and any(r.created for r in results):
+        if self._on_commit is not None and any(r.deliveries for r in results):
             self._on_commit()

@@ -46,6 +46,8 @@ async def caller(request: web.Request) -> Caller:
     if scheme == "basic" and credentials:
         name, secret = _basic(credentials)
         state = request.app[STATE]
+        if state.logins.fresh(name, secret):
+            return Caller(application=name)
         async with state.pool.connection() as conn:
             secret_hash = await registry.application_secret_hash(conn, name)
         if secret_hash is None:
@@ -53,6 +55,7 @@ async def caller(request: web.Request) -> Caller:
             await asyncio.to_thread(auth.check_secret, secret, _DUMMY_HASH)
             raise Unauthenticated("unknown application or wrong secret")
         if state.logins.known(name, secret, secret_hash):
+            state.logins.remember(name, secret, secret_hash)
             return Caller(application=name)
         if await asyncio.to_thread(auth.check_secret, secret, secret_hash):
             state.logins.remember(name, secret, secret_hash)

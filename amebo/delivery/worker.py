@@ -32,6 +32,7 @@ from amebo.sinks import Result, Sink
 log = structlog.get_logger(__name__)
 
 CHANNEL = "amebo_deliveries"
+JOBS_CHANNEL = "amebo_retry_jobs"
 RESPONSE_KEPT = 1024
 
 
@@ -107,6 +108,8 @@ class DeliveryWorker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def wake_jobs(self) -> None:
         self._jobs_wake.set()
 
     def start(self) -> None:
@@ -329,9 +332,15 @@ class DeliveryWorker:
                     self._listen_url, autocommit=True
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
-                    self.wake()  # anything published while we were not listening
-                    async for _ in conn.notifies():
-                        self.wake()
+                    await conn.execute(f"LISTEN {JOBS_CHANNEL}")
+                    # Anything published while we were not listening:
+                    self.wake()
+                    self.wake_jobs()
+                    async for notification in conn.notifies():
+                        if notification.channel == JOBS_CHANNEL:
+                            self.wake_jobs()
+                        else:
+                            self.wake()
             except asyncio.CancelledError:
                 raise
             except psycopg.Error as error:

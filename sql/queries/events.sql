@@ -38,11 +38,13 @@ WITH input AS (
     ) AS targets ON true
     WHERE NOT EXISTS (SELECT 1 FROM known AS k WHERE k.ord = f.ord)
     ORDER BY f.ord
-    RETURNING position, (data ->> 'id')::uuid AS id
+    RETURNING position, (data ->> 'id')::uuid AS id,
+              jsonb_array_length(data -> 'subscriptions') AS fanout
 )
 SELECT coalesce(k.id, f.id) AS id,
        (a.position IS NOT NULL AND i.ord = f.ord) AS created,
-       CASE WHEN i.ord = f.ord THEN a.position END AS position
+       CASE WHEN i.ord = f.ord THEN a.position END AS position,
+       CASE WHEN i.ord = f.ord THEN a.fanout ELSE 0 END AS fanout
 FROM input AS i
 JOIN firsts AS f
     ON f.action = i.action AND coalesce(f.deduper, f.id::text) = coalesce(i.deduper, i.id::text)
@@ -52,6 +54,9 @@ ORDER BY i.ord
 
 -- name: events_wake_workers
 SELECT pg_notify('amebo_deliveries', '')
+
+-- name: retry_jobs_wake
+SELECT pg_notify('amebo_retry_jobs', '')
 
 -- name: event_get
 SELECT e.id, e.action, e.application, e.deduper, e.published_at, l.data -> 'payload' AS payload
