@@ -2,3 +2,5 @@
 
 It knows nothing of HTTP or delivery; everything above it talks to PostgreSQL through it.
 """
+
+from amebo.db import json as _json  # noqa: F401  (sets psycopg's JSON codec once)

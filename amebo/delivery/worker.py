@@ -104,6 +104,7 @@ class DeliveryWorker:
         self._tasks: list[asyncio.Task[None]] = []
         self._sends: set[asyncio.Task[None]] = set()
         self._jobs_wake = asyncio.Event()
+        self._smallest_claim = max(1, min(config.batch_size, config.concurrency) // 4)
         self.recorded = asyncio.Event()  # test signal: set after each recorded batch
 
     def wake(self) -> None:
@@ -152,7 +153,9 @@ class DeliveryWorker:
 
     async def _claim_once(self) -> None:
         free = self._config.concurrency - self._inflight
-        if free <= 0:
+        if free < self._smallest_claim:
+            # Claiming a row or two each time a send finishes would spend a round trip per
+            # delivery; wait until a worthwhile batch fits.
             self._slot_freed.clear()
             await self._slot_freed.wait()
             return
