@@ -102,6 +102,74 @@ SCHEMAS: dict[str, Any] = {
         },
         "required": ["id", "action", "application", "deduper", "published_at", "payload"],
     },
+    "NewRetryJob": shapes.RETRY_JOB_NEW,
+    "DeliveryDetail": {
+        "type": "object",
+        "properties": {
+            "id": _UUID,
+            "event_id": _UUID,
+            "subscription_id": _UUID,
+            "subscriber": {"type": "string"},
+            "action": {"type": "string"},
+            "handler": {"type": "string"},
+            "status": {"enum": ["pending", "failed", "succeeded", "dead"]},
+            "attempts": {"type": "integer"},
+            "next_attempt_at": _NULLABLE_TIME,
+            "last_attempt_at": _NULLABLE_TIME,
+            "last_status_code": {"type": ["integer", "null"]},
+            "last_error": {"type": ["string", "null"]},
+            "created_at": _TIMESTAMP,
+            "updated_at": _TIMESTAMP,
+        },
+        "required": [
+            "id",
+            "event_id",
+            "subscription_id",
+            "subscriber",
+            "action",
+            "status",
+            "attempts",
+        ],
+    },
+    "Attempt": {
+        "type": "object",
+        "properties": {
+            "attempt": {"type": "integer"},
+            "outcome": {"enum": ["failed", "succeeded", "dead"]},
+            "status_code": {"type": ["integer", "null"]},
+            "latency_ms": {"type": ["number", "null"]},
+            "error": {"type": ["string", "null"]},
+            "response": {"type": ["string", "null"]},
+            "attempted_at": {"type": ["string", "null"]},
+            "next_attempt_at": {"type": ["string", "null"]},
+        },
+        "required": ["attempt", "outcome"],
+    },
+    "DeliveryWithHistory": {
+        "allOf": [
+            {"$ref": "#/components/schemas/DeliveryDetail"},
+            {
+                "type": "object",
+                "properties": {
+                    "history": {"type": "array", "items": {"$ref": "#/components/schemas/Attempt"}}
+                },
+                "required": ["history"],
+            },
+        ],
+    },
+    "RetryJob": {
+        "type": "object",
+        "properties": {
+            "id": _UUID,
+            "requested_by": {"type": ["string", "null"]},
+            "filter": {"type": "object"},
+            "status": {"enum": ["running", "finished"]},
+            "retried": {"type": "integer"},
+            "requested_at": _TIMESTAMP,
+            "finished_at": _NULLABLE_TIME,
+        },
+        "required": ["id", "filter", "status", "retried", "requested_at"],
+    },
     "Delivery": {
         "type": "object",
         "properties": {
@@ -441,6 +509,74 @@ def document() -> dict[str, Any]:
                             {"oneOf": [_ref("EventWithDeliveries"), _ref("RejectedEvent")]},
                             "Found: status tells a published event from a rejected outbox row",
                         ),
+                        **_problems(*_READ),
+                    },
+                },
+            },
+            "/v1/deliveries": {
+                "get": {
+                    "summary": "List deliveries, newest first",
+                    "parameters": [
+                        _query("subscription_id", _UUID, "one subscription"),
+                        _query("application", {"type": "string"}, "the subscribing application"),
+                        _query("action", {"type": "string"}, "the event's action"),
+                        _query(
+                            "status",
+                            {"enum": ["pending", "failed", "succeeded", "dead"]},
+                            "current status",
+                        ),
+                        _query(
+                            "since",
+                            {"type": "string", "format": "date-time"},
+                            "created at or after",
+                        ),
+                        _query(
+                            "until", {"type": "string", "format": "date-time"}, "created before"
+                        ),
+                        limit,
+                    ],
+                    "responses": {
+                        "200": _json(_list_of("deliveries", "DeliveryDetail"), "Deliveries"),
+                        **_problems(400, *_READ),
+                    },
+                },
+            },
+            "/v1/deliveries/{delivery_id}": {
+                "get": {
+                    "summary": "One delivery with the history of its attempts",
+                    "parameters": [_path("delivery_id", _UUID)],
+                    "responses": {
+                        "200": _json(_ref("DeliveryWithHistory"), "Found"),
+                        **_problems(*_READ),
+                    },
+                },
+            },
+            "/v1/deliveries/{delivery_id}/retry": {
+                "post": {
+                    "summary": "Deliver again now, with a fresh attempt series",
+                    "parameters": [_path("delivery_id", _UUID)],
+                    "responses": {
+                        "202": _json(_ref("DeliveryDetail"), "Queued again"),
+                        **_problems(401, 403, 404, 409, 503),
+                    },
+                },
+            },
+            "/v1/retry-jobs": {
+                "post": {
+                    "summary": "Retry every delivery matching a filter, in the background",
+                    "requestBody": _body("NewRetryJob"),
+                    "responses": {
+                        "202": _json(_ref("RetryJob"), "Started"),
+                        **_problems(*_WRITE),
+                    },
+                },
+            },
+            "/v1/retry-jobs/{job_id}": {
+                "get": {
+                    "summary": "A bulk retry's progress",
+                    "parameters": [_path("job_id", _UUID)],
+                    "responses": {
+                        "200": _json(_ref("RetryJob"), "Found"),
                         **_problems(*_READ),
                     },
                 },
