@@ -1,0 +1,79 @@
+"""How the worker learns of new work: NOTIFY from other processes, surviving a lost LISTEN
+connection, and per-subscription retry schedules waking it at their due time."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from amebo.delivery.worker import CHANNEL, JOBS_CHANNEL
+from amebo.runtime import build_worker
+from tests.conftest import wait_until
+from tests.support.api import amebo_api, test_settings
+from tests.support.receiver import Receiver
+
+
+async def test_notify_wakes_a_worker_in_another_process_even_after_its_listen_connection_dies(
+    database_url: str, receiver: Receiver
+) -> None:
+    # The API runs without a worker; a separate worker (own pool, own LISTEN) delivers. Its
+    # poll is slow, so only a notification can explain a prompt delivery.
+    settings = test_settings(poll_interval=30.0)
+    async with amebo_api(database_url, settings, deliver=False) as api:
+        auth = await api.register_application("shop")
+        await api.register_action(auth, "shop", "orders.v1.placed")
+        await api.subscribe(auth, "shop", "orders.v1.placed", receiver.url)
+        worker = build_worker(api.runtime.pool, settings, database_url)
+        worker.start()
+        try:
+
+            async def listening() -> bool:
+                async with api.runtime.pool.connection() as conn:
+                    # The listening connection's last statement is one of its LISTENs.
+                    cursor = await conn.execute(
+                        "SELECT pid FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND query IN (%s, %s)",
+                        (f"LISTEN {CHANNEL}", f"LISTEN {JOBS_CHANNEL}"),
+                    )
+                    return await cursor.fetchone() is not None
+
+            await wait_until(listening)
+            started = time.perf_counter()
+            await api.publish(auth, "orders.v1.placed", {"n": 1})
+            await receiver.wait_for(1, timeout=5)
+            assert time.perf_counter() - started < 5
+
+            async with api.runtime.pool.connection() as conn:
+                await conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND query LIKE 'LISTEN%%'"
+                )
+            await wait_until(listening, timeout=10)
+            await api.publish(auth, "orders.v1.placed", {"n": 2})
+            await receiver.wait_for(2, timeout=5)
+        finally:
+            await worker.stop()
+            await worker.close_sink()
+
+
+async def test_subscription_retry_schedule_overrides_the_global_one(
+    database_url: str, receiver: Receiver
+) -> None:
+    calls = 0
+
+    async def fail_once(request: web.Request, body: bytes) -> web.StreamResponse:
+        nonlocal calls
+        calls += 1
+        return web.Response(status=500 if calls == 1 else 204)
+
+    receiver.respond = fail_once
+    # The global schedule would wait an hour; the subscription's own waits 0.3 s.
+    async with amebo_api(database_url, test_settings(retry_schedule=(3600.0,))) as api:
+        auth = await api.register_application("shop")
+        await api.register_action(auth, "shop", "orders.v1.placed")
+        await api.subscribe(auth, "shop", "orders.v1.placed", receiver.url, retry_schedule=[0.3])
+        await api.publish(auth, "orders.v1.placed", {"n": 1})
+        first, second = await receiver.wait_for(2, timeout=10)
+        gap = float(second.headers["webhook-timestamp"]) - float(first.headers["webhook-timestamp"])
+        assert gap < 3
