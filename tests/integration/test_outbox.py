@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 from amebo.projections.rebuild import rebuild
 from tests.conftest import wait_until
 from tests.support.api import ADMIN
+from tests.support.contract import CONTRACT
 from tests.support.receiver import Receiver
 
 ACTION = "orders.v1.placed"
@@ -48,8 +49,12 @@ async def _publish(
 
 
 async def _event(api: Any, event_id: uuid.UUID) -> tuple[int, dict[str, Any]]:
-    response = await api.client.get(f"/v1/events/{event_id}", headers=ADMIN)
-    body: dict[str, Any] = await response.json()
+    """GET /v1/events/{id}, checked against the OpenAPI document on the way."""
+    path = f"/v1/events/{event_id}"
+    response = await api.client.get(path, headers=ADMIN)
+    raw = await response.read()
+    assert CONTRACT.check("GET", path, response.status, response.content_type, raw) == []
+    body: dict[str, Any] = json.loads(raw)
     return response.status, body
 
 
