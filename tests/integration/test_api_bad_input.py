@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 
 from amebo.config import Settings
+from tests.support.api import amebo_api, test_settings
 from tests.support.contract import CONTRACT
 from tests.support.receiver import Receiver
 from tests.support.world import ACTION, OTHER, OWNER, World, shared_world
@@ -741,3 +742,24 @@ async def test_raw_bytes_in_request_line_and_headers_never_cause_a_500(world: Wo
         status = int(answer.split(b" ", 2)[1])
         assert 400 <= status < 500, (head, answer[:300])
     assert await world.healthy()
+
+
+async def test_the_body_limit_is_the_configured_one(database_url: str) -> None:
+    async with amebo_api(database_url, test_settings(max_body_bytes=2048), deliver=False) as api:
+        headers = await api.register_application("customers")
+        await api.register_action(headers, OWNER, ACTION)
+        under = {"action": ACTION, "payload": {"pad": "a" * 1900}}
+        response = await api.client.post("/v1/events", json=under, headers=headers)
+        assert response.status == 201, await response.text()
+        over = {"action": ACTION, "payload": {"pad": "a" * 2100}}
+        response = await api.client.post("/v1/events", json=over, headers=headers)
+        document = assert_problem(
+            response.status, response.content_type, await response.read(), 413
+        )
+        assert "2048" in document["detail"]
+
+
+async def test_a_wrong_method_names_the_allowed_ones(world: World) -> None:
+    response = await world.api.client.put("/v1/subscriptions", headers=world.admin)
+    assert_problem(response.status, response.content_type, await response.read(), 405)
+    assert {m.strip() for m in response.headers["Allow"].split(",")} >= {"GET", "POST"}
