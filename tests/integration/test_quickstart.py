@@ -20,7 +20,10 @@ async def test_register_subscribe_publish_deliver_signed(api, receiver: Receiver
         {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "type": "object",
-            "properties": {"customer_id": {"type": "number"}, "email": {"type": "string", "format": "email"}},
+            "properties": {
+                "customer_id": {"type": "number"},
+                "email": {"type": "string", "format": "email"},
+            },
             "required": ["customer_id", "email"],
         },
     )
