@@ -18,11 +18,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 import psycopg
 import psycopg_pool
 import structlog
 
 from amebo.db.sql import query
+from amebo.documents import MAX_DEPTH, unstorable
 from amebo.errors import AmeboError, Detail
 from amebo.eventlog import Fact, record
 from amebo.publishing import ActionCatalog, Publication, check, publish_in
@@ -67,6 +69,8 @@ class OutboxRow:
         )
 
     def rejection(self, reasons: Sequence[Detail]) -> Fact:
+        # A payload amebo cannot store or parse is left out of the fact that refuses it.
+        storable = self.payload is not _UNREADABLE and unstorable(self.payload) is None
         return Fact(
             stream=f"event-{self.id}",
             type="event.rejected",
@@ -74,12 +78,31 @@ class OutboxRow:
                 "id": str(self.id),
                 "action": self.action,
                 "deduper": self.deduper,
-                "payload": self.payload,
+                "payload": self.payload if storable else None,
                 "reasons": [{"pointer": d.pointer, "message": d.message} for d in reasons],
                 "written_at": self.written_at.isoformat(),
             },
             metadata=self.metadata or {},
         )
+
+
+_UNREADABLE: Any = object()  # stands for a payload orjson could not parse
+
+
+def _row(
+    id: uuid.UUID,
+    action: str,
+    payload_text: str,
+    deduper: str | None,
+    metadata: dict[str, Any] | None,
+    written_at: datetime.datetime,
+    taken: bool,
+) -> OutboxRow:
+    try:
+        payload = orjson.loads(payload_text)
+    except orjson.JSONDecodeError:
+        payload = _UNREADABLE
+    return OutboxRow(id, action, payload, deduper, metadata, written_at, taken)
 
 
 Accepted = tuple[OutboxRow, Publication]
@@ -99,7 +122,7 @@ class Batch:
 async def relay_batch(conn: Connection, catalog: ActionCatalog, limit: int) -> Batch:
     """Claims, judges and publishes up to ``limit`` rows inside the caller's transaction."""
     cursor = await conn.execute(query("outbox_claim"), {"limit": limit})
-    rows = [OutboxRow(*row) for row in await cursor.fetchall()]
+    rows = [_row(*fields) for fields in await cursor.fetchall()]
     accepted, refused = await _judge(catalog, rows)
     published, poisoned = await _publish_isolating(conn, accepted)
     refused += poisoned
@@ -115,6 +138,14 @@ async def _judge(
     for row in rows:
         if row.taken:
             refused.append((row, [Detail("/id", "another event already has this id")]))
+            continue
+        problem = (
+            Detail("/payload", f"nested too deep to read (over {MAX_DEPTH} levels)")
+            if row.payload is _UNREADABLE
+            else unstorable(row.payload, "/payload")
+        )
+        if problem is not None:
+            refused.append((row, [problem]))
             continue
         try:
             # No caller: a producer with access to the outbox may publish any action.

@@ -15,7 +15,8 @@ WITH picked AS (
     WHERE o.id = picked.id
     RETURNING o.id, o.action, o.payload, o.deduper, o.metadata, o.created_at
 )
-SELECT c.id, c.action, c.payload, c.deduper, c.metadata, c.created_at,
+-- The payload comes back as text so that one the relay cannot parse is refused alone.
+SELECT c.id, c.action, c.payload::text AS payload, c.deduper, c.metadata, c.created_at,
        EXISTS (SELECT FROM amebo.events AS e WHERE e.id = c.id) AS taken
 FROM claimed AS c
 ORDER BY c.id
