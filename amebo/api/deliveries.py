@@ -43,8 +43,10 @@ def _query_uuid(request: web.Request, name: str) -> uuid.UUID | None:
 def _time(raw: str | None, pointer: str) -> datetime.datetime | None:
     if not raw:
         return None
+    # RFC 3339 allows a lower-case "t"/"z" and a leap second, which Python does not.
+    text = raw.upper().replace(":60", ":59")
     try:
-        value = datetime.datetime.fromisoformat(raw)
+        value = datetime.datetime.fromisoformat(text)
     except ValueError:
         raise InvalidInput(
             f"{pointer} must be an ISO 8601 time", [Detail(pointer, "not a date-time")]
