@@ -172,6 +172,13 @@ async def retry(conn: Connection, caller: str | None, delivery_id: uuid.UUID) ->
             [Detail("/status", f"is {delivery.status}")],
         )
     async with conn.transaction():
+        cursor = await conn.execute(query("delivery_lock"), {"id": delivery_id})
+        locked = await cursor.fetchone()
+        if locked is None or locked[1] not in RETRYABLE:
+            raise Conflict(
+                f"delivery {delivery_id} changed meanwhile; look again",
+                [Detail("/status", "changed while retrying")],
+            )
         cursor = await conn.execute(
             query("subscription_is_active"), {"id": delivery.subscription_id}
         )

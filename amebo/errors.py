@@ -34,6 +34,12 @@ class SchemaViolation(AmeboError):
     title = "Payload does not match the action's schema"
 
 
+class InvalidBody(SchemaViolation):
+    """The request body itself (not an event's payload) has the wrong shape."""
+
+    title = "Request body does not match the expected shape"
+
+
 class NotFound(AmeboError):
     title = "Not found"
 

@@ -8,7 +8,7 @@ import orjson
 from aiohttp import web
 
 from amebo.documents import MAX_DEPTH, unstorable
-from amebo.errors import Detail, InvalidInput, SchemaViolation, UnsupportedMediaType
+from amebo.errors import Detail, InvalidBody, InvalidInput, UnsupportedMediaType
 from amebo.schemas import Validator, compile_schema, violations
 
 
@@ -40,5 +40,5 @@ async def json_body(request: web.Request, validator: Validator) -> Any:
             raise InvalidInput(problem.message, [problem])
     problems = violations(validator, document)
     if problems:
-        raise SchemaViolation("the request body does not match the expected shape", problems)
+        raise InvalidBody("the request body does not match the expected shape", problems)
     return document

@@ -106,20 +106,36 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         headers = {k: v for k, v in error.headers.items() if k.lower() == "allow"}
         return problem(error.status, title, detail, headers=headers or None)
     except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
-        log.warning("database unavailable", error=str(error), path=request.path)
-        return problem(
-            503,
-            "Service unavailable",
-            "the database is not reachable; retry shortly",
-            headers={"Retry-After": "2"},
-        )
-    except psycopg.errors.QueryCanceled:
-        return problem(
-            503,
-            "Service unavailable",
-            "the database took too long; retry shortly",
-            headers={"Retry-After": "2"},
-        )
+        return _unavailable(request, error)
     except Exception:
         log.exception("unhandled error", path=request.path, method=request.method)
         return problem(500, "Internal server error", "an unexpected error occurred")
+
+
+def _unavailable(request: web.Request, error: Exception) -> web.Response:
+    """A 503 that says which database trouble it is: the client learns how long to wait, and
+    the operator what to fix."""
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    if isinstance(error, psycopg.errors.QueryCanceled):
+        event, detail, wait = "database statement timed out", "the database took too long", 2
+    elif isinstance(error, psycopg.errors.TransactionRollback):  # deadlock, serialization
+        event, detail, wait = (
+            "transaction conflicted",
+            "a concurrent change conflicted with this one",
+            1,
+        )
+    elif sqlstate.startswith("53"):  # insufficient resources: disk full, out of memory, ...
+        event, detail, wait = (
+            "database out of resources",
+            "the database is short of disk, memory or connections",
+            10,
+        )
+    else:
+        event, detail, wait = "database unavailable", "the database is not reachable", 2
+    log.warning(event, error=str(error), sqlstate=sqlstate or None, path=request.path)
+    return problem(
+        503,
+        "Service unavailable",
+        f"{detail}; retry in {wait} seconds",
+        headers={"Retry-After": str(wait)},
+    )

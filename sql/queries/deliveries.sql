@@ -110,3 +110,10 @@ SET cursor = %(cursor)s,
     status = CASE WHEN %(finished)s THEN 'finished'::amebo.retry_job_status ELSE status END,
     finished_at = CASE WHEN %(finished)s THEN now() END
 WHERE id = %(id)s
+
+-- name: delivery_lock
+-- Locks a delivery's queue row (if any) then its status row, in the order the worker's
+-- recording takes them, so a manual retry and a recorded attempt never interleave: the log
+-- then holds them in the order they took effect, and a rebuild agrees with the live tables.
+SELECT (SELECT 1 FROM amebo.delivery_queue WHERE delivery_id = %(id)s FOR UPDATE),
+       (SELECT status::text FROM amebo.deliveries WHERE id = %(id)s FOR UPDATE)
