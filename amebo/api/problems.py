@@ -118,7 +118,7 @@ def _unavailable(request: web.Request, error: Exception) -> web.Response:
     sqlstate = getattr(error, "sqlstate", None) or ""
     if isinstance(error, psycopg.errors.QueryCanceled):
         event, detail, wait = "database statement timed out", "the database took too long", 2
-    elif isinstance(error, psycopg.errors.TransactionRollback):  # deadlock, serialization
+    elif sqlstate.startswith("40"):  # transaction rollback: deadlock, serialization failure
         event, detail, wait = (
             "transaction conflicted",
             "a concurrent change conflicted with this one",
