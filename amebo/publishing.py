@@ -119,8 +119,8 @@ async def publish_in(
             "actions": [p.action for p in publications],
             "applications": [p.application for p in publications],
             "dedupers": [p.deduper for p in publications],
-            "payloads": [Jsonb(p.payload) for p in publications],
-            "metadata": [Jsonb(p.metadata) for p in publications],
+            "payloads": Jsonb([p.payload for p in publications]),
+            "metadata": Jsonb([p.metadata for p in publications]),
         },
     )
     rows = await cursor.fetchall()

@@ -9,14 +9,21 @@ FROM unnest(%(keys)s::bigint[]) AS key
 -- before (earlier in this batch or in an earlier one) get the first event's id. Each fact
 -- names the subscriptions the event fans out to, so the fan-out is replayable.
 WITH input AS (
-    SELECT *
+    -- Payloads and metadata arrive as one JSON array each: one value to encode, not many.
+    SELECT i.id, i.action, i.application, i.deduper, p.payload, m.metadata, i.ord,
+           CASE WHEN i.deduper IS NULL THEN 'id:' || i.id ELSE 'deduper:' || i.deduper END
+               AS dedupe_key
     FROM unnest(%(ids)s::uuid[], %(actions)s::text[], %(applications)s::text[],
-                %(dedupers)s::text[], %(payloads)s::jsonb[], %(metadata)s::jsonb[])
-        WITH ORDINALITY AS i (id, action, application, deduper, payload, metadata, ord)
+                %(dedupers)s::text[])
+        WITH ORDINALITY AS i (id, action, application, deduper, ord)
+    JOIN jsonb_array_elements(%(payloads)s::jsonb) WITH ORDINALITY AS p (payload, ord)
+        USING (ord)
+    JOIN jsonb_array_elements(%(metadata)s::jsonb) WITH ORDINALITY AS m (metadata, ord)
+        USING (ord)
 ), firsts AS (
-    SELECT DISTINCT ON (action, coalesce(deduper, id::text)) *
+    SELECT DISTINCT ON (action, dedupe_key) *
     FROM input
-    ORDER BY action, coalesce(deduper, id::text), ord
+    ORDER BY action, dedupe_key, ord
 ), known AS (
     SELECT f.ord, e.id
     FROM firsts AS f
@@ -46,8 +53,7 @@ SELECT coalesce(k.id, f.id) AS id,
        CASE WHEN i.ord = f.ord THEN a.position END AS position,
        CASE WHEN i.ord = f.ord THEN a.fanout ELSE 0 END AS fanout
 FROM input AS i
-JOIN firsts AS f
-    ON f.action = i.action AND coalesce(f.deduper, f.id::text) = coalesce(i.deduper, i.id::text)
+JOIN firsts AS f ON f.action = i.action AND f.dedupe_key = i.dedupe_key
 LEFT JOIN known AS k ON k.ord = f.ord
 LEFT JOIN appended AS a ON a.id = f.id
 ORDER BY i.ord
