@@ -45,6 +45,11 @@ def new_signing_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def fingerprint(secret: str) -> str:
+    """Names a secret in the log without revealing it (the secret is random and long)."""
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
 def same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 

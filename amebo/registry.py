@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import datetime
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -63,10 +63,20 @@ class NewSubscription:
     secret: str
 
 
-async def _conflict_guard(conn: Connection, facts: list[Fact], message: str, pointer: str) -> None:
+async def _conflict_guard(
+    conn: Connection,
+    facts: list[Fact],
+    message: str,
+    pointer: str,
+    also: Callable[[], Awaitable[object]] | None = None,
+) -> None:
+    """Record ``facts`` (and run ``also`` in the same transaction); a unique violation from
+    a concurrent writer that won the race after our precondition check becomes a 409."""
     try:
         async with conn.transaction():
             await record(conn, facts)
+            if also is not None:
+                await also()
     except psycopg.errors.UniqueViolation:
         # A concurrent writer won the race after our precondition check.
         raise Conflict(message, [Detail(pointer, message)]) from None
@@ -226,13 +236,20 @@ async def create_subscription(
             "action": action,
             "handler": handler,
             "max_retries": max_retries,
-            "secret": secret,
-            "encryption_key": encryption_key,
+            "secret_fingerprint": auth.fingerprint(secret),
+            "encrypted": encryption_key is not None,
             "retry_schedule": list(retry_schedule) if retry_schedule else None,
         },
     )
     await _conflict_guard(
-        conn, [fact], f"{handler!r} is already subscribed to {action!r}", "/handler"
+        conn,
+        [fact],
+        f"{handler!r} is already subscribed to {action!r}",
+        "/handler",
+        also=lambda: conn.execute(
+            query("subscription_secret_store"),
+            {"id": subscription_id, "secret": secret, "encryption_key": encryption_key},
+        ),
     )
     return NewSubscription(await get_subscription(conn, subscription_id), secret)
 
@@ -292,12 +309,16 @@ async def rotate_secret(
         type="subscription.secret_rotated",
         data={
             "id": str(subscription_id),
-            "secret": secret,
+            "secret_fingerprint": auth.fingerprint(secret),
             "previous_secret_expires_at": expires.isoformat(),
         },
     )
     async with conn.transaction():
         await record(conn, [fact])
+        await conn.execute(
+            query("subscription_secret_rotate"),
+            {"id": subscription_id, "secret": secret, "expires_at": expires},
+        )
     return NewSubscription(await get_subscription(conn, subscription_id), secret)
 
 

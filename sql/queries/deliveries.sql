@@ -16,14 +16,15 @@ WITH ready AS (
     RETURNING q.delivery_id, q.event_id, q.subscription_id, q.attempt
 )
 SELECT c.delivery_id, c.event_id, c.subscription_id, c.attempt, e.action, e.application,
-       e.published_at, (l.data -> 'payload')::text AS payload_json, s.handler, s.secret,
-       CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END
+       e.published_at, (l.data -> 'payload')::text AS payload_json, s.handler, k.secret,
+       CASE WHEN k.previous_secret_expires_at > now() THEN k.previous_secret END
            AS previous_secret,
-       s.encryption_key, s.max_retries, s.retry_schedule
+       k.encryption_key, s.max_retries, s.retry_schedule
 FROM claimed AS c
 JOIN amebo.events AS e ON e.id = c.event_id
 JOIN amebo.log AS l ON l.position = e.position
 JOIN amebo.subscriptions AS s ON s.id = c.subscription_id
+JOIN amebo.subscription_secrets AS k ON k.subscription_id = c.subscription_id
 
 -- name: delivery_leases_held
 -- Which of these leases are still ours; locks them so the outcome is recorded once.

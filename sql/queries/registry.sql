@@ -37,13 +37,13 @@ LIMIT %(limit)s
 
 -- name: subscription_get
 SELECT id, application, action, handler, max_retries, retry_schedule,
-       encryption_key IS NOT NULL AS encrypted, active, created_at, updated_at
+       encrypted, active, created_at, updated_at
 FROM amebo.subscriptions
 WHERE id = %(id)s
 
 -- name: subscription_list
 SELECT id, application, action, handler, max_retries, retry_schedule,
-       encryption_key IS NOT NULL AS encrypted, active, created_at, updated_at
+       encrypted, active, created_at, updated_at
 FROM amebo.subscriptions
 WHERE (%(application)s::text IS NULL OR application = %(application)s)
   AND (%(action)s::text IS NULL OR action = %(action)s)
@@ -60,3 +60,13 @@ WHERE action = %(action)s AND handler = %(handler)s AND active
 SELECT active
 FROM amebo.subscriptions
 WHERE id = %(id)s
+
+-- name: subscription_secret_store
+INSERT INTO amebo.subscription_secrets (subscription_id, secret, encryption_key)
+VALUES (%(id)s, %(secret)s, %(encryption_key)s)
+
+-- name: subscription_secret_rotate
+-- The old secret keeps signing beside the new one until the grace period ends.
+UPDATE amebo.subscription_secrets
+SET previous_secret = secret, secret = %(secret)s, previous_secret_expires_at = %(expires_at)s
+WHERE subscription_id = %(id)s

@@ -360,3 +360,18 @@ async def test_named_host_is_checked_after_resolution(
 
 def _utc(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text)
+
+
+async def test_signing_secrets_and_keys_never_enter_the_log(api: Api, receiver: Receiver) -> None:
+    key = "q2Xn9tK3mRr0pX0kA7dJ3Zr0E9b1Yq4L6w8u2s5v7xE"
+    auth, subscription = await _setup(api, receiver.url, encryption_key=key)
+    response = await api.client.post(
+        f"/v1/subscriptions/{subscription['id']}/rotate-secret", json={}, headers=auth
+    )
+    rotated = await response.json()
+    async with api.runtime.pool.connection() as conn:
+        cursor = await conn.execute("SELECT data::text || metadata::text FROM amebo.log")
+        log_text = " ".join(row[0] for row in await cursor.fetchall())
+    for secret in (subscription["secret"], rotated["secret"], key):
+        assert secret not in log_text
+        assert secret.removeprefix("whsec_") not in log_text
