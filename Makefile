@@ -33,5 +33,10 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix amebo tests benchmarks
 	$(BIN)/ruff format amebo tests benchmarks
 
+bench: $(STAMP) ## quick benchmarks of every scenario (ARGS="publish --full" for others)
+	@$(BIN)/python -c "import matplotlib, tqdm, psutil, procrastinate" 2>/dev/null \
+		|| $(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m benchmarks $(or $(ARGS),all --quick)
+
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

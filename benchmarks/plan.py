@@ -1,0 +1,76 @@
+"""How long and how big each scenario runs, in quick mode (``make bench``, under two minutes
+for everything) and in full mode (the figures the README quotes)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    mode: str
+    warmup: float
+    publish_concurrency: tuple[int, ...]
+    publish_seconds: float
+    batch_seconds: float
+    batch_concurrency: int
+    idle_rate: float  # events/s for "idle": each event alone in the system
+    latency_rates: tuple[float, ...]
+    latency_seconds: float
+    drain_backlog: int
+    fanout_subscriptions: int
+    fanout_events: int
+    scale_events: int
+    raw_seconds: float
+    procrastinate_jobs: int
+    procrastinate_concurrency: int
+    original_backlog: int
+    outbox_producers: int
+    outbox_seconds: float
+
+
+QUICK = Plan(
+    mode="quick",
+    warmup=0.3,
+    publish_concurrency=(1, 8, 32, 64),
+    publish_seconds=2.0,
+    batch_seconds=3.0,
+    batch_concurrency=2,
+    idle_rate=50.0,
+    latency_rates=(100.0, 1000.0, 3000.0),
+    latency_seconds=1.5,
+    drain_backlog=5_000,
+    fanout_subscriptions=100,
+    fanout_events=20,
+    scale_events=100_000,
+    raw_seconds=1.0,
+    procrastinate_jobs=1_000,
+    procrastinate_concurrency=32,
+    original_backlog=50,
+    outbox_producers=8,
+    outbox_seconds=2.0,
+)
+
+FULL = Plan(
+    mode="full",
+    warmup=2.0,
+    publish_concurrency=(1, 8, 32, 64),
+    publish_seconds=10.0,
+    batch_seconds=10.0,
+    batch_concurrency=2,
+    idle_rate=50.0,
+    latency_rates=(100.0, 1000.0, 3000.0),
+    latency_seconds=10.0,
+    drain_backlog=50_000,
+    fanout_subscriptions=100,
+    fanout_events=500,
+    scale_events=10_000_000,
+    raw_seconds=10.0,
+    procrastinate_jobs=20_000,
+    procrastinate_concurrency=32,
+    original_backlog=500,
+    outbox_producers=8,
+    outbox_seconds=10.0,
+)
+
+PLANS = {"quick": QUICK, "full": FULL}
