@@ -4,6 +4,10 @@
 ``amebo migrate`` applies migrations; ``amebo projections rebuild`` replays the log. The
 seed's form ``amebo --workers 2 --address 0.0.0.0:8701`` means ``amebo serve``. With no
 database URL, an embedded PostgreSQL is started and its data kept per user.
+
+Whatever goes wrong that a user can fix (a flag, a setting, the database, the port) ends
+the command with one line on stderr starting ``amebo:`` and a non-zero status, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -11,18 +15,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
+import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 from amebo import __version__, logs
-from amebo.config import ConfigError, Settings, parse_address
+from amebo.config import ConfigError, Settings, parse_address, parse_workers
 
 COMMANDS = ("serve", "worker", "migrate", "projections")
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class Failure(Exception):
+    """Ends the command with this one-line message."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"amebo: {message} (see 'amebo --help')\n")
+        self.exit(EXIT_USAGE, f"amebo: {message} (see 'amebo --help')\n")
 
 
 def _address(value: str) -> tuple[str, int]:
@@ -34,12 +47,9 @@ def _address(value: str) -> tuple[str, int]:
 
 def _workers(value: str) -> int:
     try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--workers {value!r} is not a whole number") from None
-    if not 1 <= number <= 64:
-        raise argparse.ArgumentTypeError("--workers must be between 1 and 64")
-    return number
+        return parse_workers(value)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,19 +61,23 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--database-url",
             metavar="URL",
-            help="PostgreSQL URL (default: AMEBO_DATABASE_URL, else embedded)",
+            help="PostgreSQL URL (default: AMEBO_DATABASE_URL, else an embedded PostgreSQL)",
         )
 
-    serve = commands.add_parser("serve", help="run the API and delivery")
+    serve = commands.add_parser("serve", help="run the API and delivery (the default)")
     serve.add_argument(
         "-a",
         "--address",
         type=_address,
         metavar="HOST:PORT",
-        help="where to listen (default: AMEBO_ADDRESS or 127.0.0.1:8701)",
+        help="where to listen (default: AMEBO_ADDRESS, else 127.0.0.1:8701)",
     )
     serve.add_argument(
-        "-w", "--workers", type=_workers, metavar="N", help="processes sharing the port (default 1)"
+        "-w",
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help="processes sharing the port (default: AMEBO_WORKERS, else 1)",
     )
     database(serve)
     worker = commands.add_parser("worker", help="run delivery only, no API")
@@ -72,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     database(migrate)
     projections = commands.add_parser("projections", help="projection maintenance")
     projection_commands = projections.add_subparsers(
-        dest="projection_command", required=True, parser_class=_Parser
+        dest="projection_command", metavar="COMMAND", required=True, parser_class=_Parser
     )
     rebuild = projection_commands.add_parser(
         "rebuild", help="rebuild every projection from the log"
@@ -81,34 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _normalise(argv: Sequence[str]) -> list[str]:
+def normalise(argv: Sequence[str]) -> list[str]:
+    """The seed's ``amebo [serve flags]`` means ``amebo serve [serve flags]``."""
     args = list(argv)
     if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
         return ["serve", *args]
     return args
 
 
-@contextlib.contextmanager
-def _database(settings: Settings) -> Iterator[str]:
-    if settings.database_url:
-        yield settings.database_url
-        return
-    from amebo.db.embedded import EmbeddedPostgresError, embedded_postgres
-
-    try:
-        with embedded_postgres() as url:
-            yield url
-    except EmbeddedPostgresError as error:
-        raise SystemExit(f"amebo: {error}") from None
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    return build_parser().parse_args(normalise(argv))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(_normalise(sys.argv[1:] if argv is None else argv))
-    try:
-        settings = Settings.from_env()
-    except ConfigError as error:
-        print(f"amebo: {error}", file=sys.stderr)
-        return 2
+def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """The environment's settings with the flags given on top: flags win."""
+    settings = Settings.from_env(env)
     changes: dict[str, object] = {}
     if getattr(args, "database_url", None):
         changes["database_url"] = args.database_url
@@ -116,45 +117,109 @@ def main(argv: Sequence[str] | None = None) -> int:
         changes["host"], changes["port"] = args.address
     if getattr(args, "workers", None):
         changes["workers"] = args.workers
-    settings = settings.replace(**changes)
-    logs.configure(settings.log_level)
+    return settings.replace(**changes)
 
-    from amebo import server
+
+def _interrupt_on_sigterm() -> None:
+    # SIGTERM unwinds like Ctrl-C, so the embedded PostgreSQL is stopped whenever it comes:
+    # while starting, while serving (the server's own handlers take over then) or after.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+@contextlib.contextmanager
+def _database(settings: Settings) -> Iterator[str]:
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from amebo.db.embedded import EmbeddedPostgresError, default_data_dir, embedded_postgres
+
+    folder = default_data_dir(Path(settings.data_dir) if settings.data_dir else None)
+    try:
+        with embedded_postgres(folder) as url:
+            print(f"amebo: embedded PostgreSQL, data in {folder}", flush=True)
+            yield url
+    except EmbeddedPostgresError as error:
+        raise Failure(str(error)) from None
+
+
+def _migrate(url: str) -> str:
     from amebo.db.migrations import migrate
 
-    with _database(settings) as url:
-        server.check_database(url)
+    try:
+        applied = migrate(url)
+    except Exception as error:
+        raise Failure(f"migration failed: {_first_line(error)}") from None
+    if not applied:
+        return "amebo: database is up to date"
+    names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied)
+    return f"amebo: applied {len(applied)} migration(s): {names}"
+
+
+async def _rebuild(url: str) -> int:
+    import psycopg
+
+    from amebo.projections.rebuild import rebuild
+
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        return await rebuild(conn)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from amebo import server
+
+    if args.command == "serve":
+        # Before the database starts: a taken port should not cost an embedded start-up.
         try:
-            migrate(url)
-        except Exception as error:
-            print(f"amebo: migration failed: {error}", file=sys.stderr)
-            return 1
+            server.check_address(settings.host, settings.port)
+        except OSError as error:
+            raise Failure(str(error)) from None
+    with _database(settings) as url:
+        try:
+            server.check_database(url)
+        except server.DatabaseUnreachable as error:
+            raise Failure(str(error)) from None
+        migrated = _migrate(url)
         if args.command == "migrate":
-            print("amebo: database is up to date")
+            print(migrated, flush=True)
             return 0
         if args.command == "projections":
-            from amebo.projections.rebuild import rebuild
-
-            applied = asyncio.run(_rebuild(url, rebuild))
-            print(f"amebo: projections rebuilt from {applied} log entries")
+            try:
+                applied = asyncio.run(_rebuild(url))
+            except Exception as error:
+                raise Failure(f"rebuild failed: {_first_line(error)}") from None
+            print(f"amebo: projections rebuilt from {applied} log entries", flush=True)
             return 0
         try:
             if args.command == "worker":
                 server.run(server.worker_async(settings, url))
             else:
                 server.serve(settings, url)
-        except KeyboardInterrupt:
-            pass
         except OSError as error:
-            print(f"amebo: {error}", file=sys.stderr)
-            return 1
+            raise Failure(_first_line(error)) from None
+        finally:
+            _interrupt_on_sigterm()  # the event loop put the default (kill) back
     return 0
 
 
-async def _rebuild(url: str, rebuild: object) -> int:
-    import psycopg
-
-    from amebo.projections.rebuild import rebuild as do_rebuild
-
-    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        return await do_rebuild(conn)
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        settings = resolve_settings(args, os.environ)
+    except ConfigError as error:
+        print(f"amebo: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    logs.configure(settings.log_level)
+    _interrupt_on_sigterm()
+    try:
+        return _run(args, settings)
+    except Failure as failure:
+        print(f"amebo: {failure}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("amebo: interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED

@@ -15,6 +15,8 @@ class ConfigError(ValueError):
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8701
 DEFAULT_RETRY_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+MAX_WORKERS = 64
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def parse_address(value: str) -> tuple[str, int]:
@@ -29,6 +31,43 @@ def parse_address(value: str) -> tuple[str, int]:
     if not 0 <= port <= 65535:
         raise ConfigError(f"address {value!r} has a port outside 0-65535")
     return host, port
+
+
+def parse_workers(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{value!r} is not a whole number") from None
+    if not 1 <= number <= MAX_WORKERS:
+        raise ConfigError(f"{value!r} is not between 1 and {MAX_WORKERS}")
+    return number
+
+
+def _address(env: Mapping[str, str], name: str) -> tuple[str, int]:
+    raw = env.get(name)
+    if not raw:
+        return DEFAULT_HOST, DEFAULT_PORT
+    try:
+        return parse_address(raw)
+    except ConfigError as error:
+        raise ConfigError(f"{name}: {error}") from None
+
+
+def _workers(env: Mapping[str, str], name: str) -> int:
+    raw = env.get(name)
+    if not raw:
+        return 1
+    try:
+        return parse_workers(raw)
+    except ConfigError as error:
+        raise ConfigError(f"{name}: {error}") from None
+
+
+def _log_level(env: Mapping[str, str], name: str) -> str:
+    raw = (env.get(name) or "info").strip().lower()
+    if raw not in LOG_LEVELS:
+        raise ConfigError(f"{name}={raw!r} must be one of {', '.join(LOG_LEVELS)}")
+    return raw
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -91,6 +130,8 @@ def _profile(env: Mapping[str, str], name: str) -> bool:
 @dataclasses.dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
+    # Where the embedded PostgreSQL keeps its data when no database URL is given.
+    data_dir: str | None = None
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     workers: int = 1
@@ -116,12 +157,13 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        host, port = parse_address(env.get("AMEBO_ADDRESS") or f"{DEFAULT_HOST}:{DEFAULT_PORT}")
+        host, port = _address(env, "AMEBO_ADDRESS")
         return cls(
             database_url=env.get("AMEBO_DATABASE_URL") or None,
+            data_dir=env.get("AMEBO_DATA_DIR") or None,
             host=host,
             port=port,
-            workers=_positive_int(env, "AMEBO_WORKERS", 1),
+            workers=_workers(env, "AMEBO_WORKERS"),
             admin_token=env.get("AMEBO_ADMIN_TOKEN") or None,
             max_body_bytes=_positive_int(env, "AMEBO_MAX_BODY_BYTES", 1_048_576),
             delivery_timeout=_positive_float(env, "AMEBO_DELIVERY_TIMEOUT", 15.0),
@@ -132,7 +174,7 @@ class Settings:
             default_max_retries=_positive_int(env, "AMEBO_MAX_RETRIES", 7),
             poll_interval=_positive_float(env, "AMEBO_POLL_INTERVAL", 5.0),
             lease_seconds=_positive_float(env, "AMEBO_LEASE_SECONDS", 60.0),
-            log_level=env.get("AMEBO_LOG_LEVEL", "info"),
+            log_level=_log_level(env, "AMEBO_LOG_LEVEL"),
             breaker_threshold=_positive_int(env, "AMEBO_BREAKER_THRESHOLD", 5),
             breaker_cooldown_min=_positive_float(env, "AMEBO_BREAKER_COOLDOWN", 5.0),
             breaker_cooldown_max=_positive_float(env, "AMEBO_BREAKER_COOLDOWN_MAX", 600.0),

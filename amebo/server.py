@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import signal
+import socket
 from collections.abc import Coroutine
 from typing import Any
 
@@ -25,17 +26,23 @@ from amebo.runtime import build_relay, build_worker, open_pool, running
 log = structlog.get_logger(__name__)
 
 
-async def _until_stopped() -> None:
+def _stop_requested() -> asyncio.Event:
+    """Set on SIGINT or SIGTERM; installed first, so a signal during start-up is not lost."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        # A --workers child: its parent may be killed outright, never passing on a SIGTERM.
+        loop.add_reader(parent.sentinel, stop.set)
+    return stop
 
 
 async def serve_async(
     settings: Settings, url: str, reuse_port: bool = False, announce_token: bool = True
 ) -> None:
+    stop = _stop_requested()
     async with running(settings, url) as runtime:
         if announce_token and settings.admin_token is None:
             async with runtime.pool.connection() as conn:
@@ -49,13 +56,14 @@ async def serve_async(
             await site.start()
             log.info("amebo listening", address=f"http://{settings.host}:{settings.port}")
             print(f"amebo: listening on http://{settings.host}:{settings.port}", flush=True)
-            await _until_stopped()
+            await stop.wait()
         finally:
             log.info("amebo stopping")
             await runner.cleanup()
 
 
 async def worker_async(settings: Settings, url: str) -> None:
+    stop = _stop_requested()
     async with open_pool(url, max_size=6) as pool:
         worker = build_worker(pool, settings, url)
         relay = build_relay(pool, settings, url, ActionCatalog(pool), worker)
@@ -63,7 +71,7 @@ async def worker_async(settings: Settings, url: str) -> None:
         relay.start()
         print("amebo: delivery worker running", flush=True)
         try:
-            await _until_stopped()
+            await stop.wait()
         finally:
             await relay.stop()
             await worker.stop()
@@ -91,6 +99,9 @@ def serve(settings: Settings, url: str) -> None:
             child.terminate()
         for child in children:
             child.join(timeout=10)
+            if child.is_alive():
+                child.kill()
+                child.join(timeout=5)
 
 
 def run(coroutine: Coroutine[Any, Any, None]) -> None:
@@ -102,6 +113,10 @@ def run(coroutine: Coroutine[Any, Any, None]) -> None:
     uvloop.run(coroutine)
 
 
+class DatabaseUnreachable(Exception):
+    pass
+
+
 def check_database(url: str) -> None:
     """Fail fast, in one line, when the database cannot be reached."""
     try:
@@ -110,4 +125,30 @@ def check_database(url: str) -> None:
     except psycopg.Error as error:
         text = str(error).strip()
         reason = text.splitlines()[0] if text else type(error).__name__
-        raise SystemExit(f"amebo: cannot connect to the database: {reason}") from None
+        raise DatabaseUnreachable(f"cannot connect to the database: {reason}") from None
+
+
+def check_address(host: str, port: int) -> None:
+    """Raise OSError, with a one-line message, if nothing may listen on host:port now.
+
+    The probe binds without SO_REUSEPORT, so it also finds another amebo started with
+    ``--workers``, whose sockets would otherwise silently share the port with ours.
+    """
+    where = f"cannot listen on {host}:{port}"
+    try:
+        found = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as error:
+        raise OSError(f"{where}: {error.strerror}") from None
+    for family, kind, protocol, _, address in found:
+        with socket.socket(family, kind, protocol) as probe:
+            # As the server will: a port whose old connections linger in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                reason = (error.strerror or str(error)).lower()
+                raise OSError(f"{where}: {reason}") from None

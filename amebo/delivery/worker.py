@@ -352,5 +352,8 @@ class DeliveryWorker:
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
+    # Not asyncio.wait_for: on 3.11 it can swallow a cancel that lands as the event is set,
+    # and then stop() waits forever for the claim loop.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await event.wait()
