@@ -18,6 +18,8 @@ from amebo.sinks import Result
 from amebo.sinks.policy import NetworkPolicy, PolicyResolver, PolicyViolation
 
 RESPONSE_EXCERPT_BYTES = 1024
+# How much more of a response body is read just to see it end; past this it is not checked.
+RESPONSE_CHECKED_BYTES = 65_536
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -72,6 +74,7 @@ class HttpSink:
                 target, data=envelope.body, headers=envelope.headers, allow_redirects=False
             ) as response:
                 excerpt = await response.content.read(RESPONSE_EXCERPT_BYTES)
+                await _read_rest(response)
                 status = response.status
                 retry_after = (
                     parse_retry_after(response.headers.get("Retry-After"))
@@ -102,6 +105,17 @@ class HttpSink:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def _read_rest(response: aiohttp.ClientResponse) -> None:
+    """An endpoint that dies mid-answer may not have done the work, whatever its status line
+    said: a body cut short raises ``ClientPayloadError``, a failure to retry."""
+    left = RESPONSE_CHECKED_BYTES
+    while left > 0:
+        chunk = await response.content.read(min(left, 16_384))
+        if not chunk:
+            return
+        left -= len(chunk)
 
 
 def _since(started: float) -> float:
