@@ -136,6 +136,8 @@ class Settings:
     port: int = DEFAULT_PORT
     workers: int = 1
     admin_token: str | None = None
+    login_failures_per_name: int = 10  # a minute, then 429
+    login_failures_per_address: int = 30
     max_body_bytes: int = 1_048_576
     delivery_timeout: float = 15.0
     delivery_batch_size: int = 200
@@ -165,6 +167,8 @@ class Settings:
             port=port,
             workers=_workers(env, "AMEBO_WORKERS"),
             admin_token=env.get("AMEBO_ADMIN_TOKEN") or None,
+            login_failures_per_name=_positive_int(env, "AMEBO_LOGIN_FAILURES_PER_NAME", 10),
+            login_failures_per_address=_positive_int(env, "AMEBO_LOGIN_FAILURES_PER_ADDRESS", 30),
             max_body_bytes=_positive_int(env, "AMEBO_MAX_BODY_BYTES", 1_048_576),
             delivery_timeout=_positive_float(env, "AMEBO_DELIVERY_TIMEOUT", 15.0),
             delivery_batch_size=_positive_int(env, "AMEBO_DELIVERY_BATCH_SIZE", 200),

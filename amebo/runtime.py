@@ -14,6 +14,7 @@ import psycopg_pool
 from aiohttp import web
 
 from amebo.api.app import create_app
+from amebo.api.login_limits import LoginLimits
 from amebo.api.state import ApiState
 from amebo.config import Settings
 from amebo.delivery.breaker import BreakerConfig
@@ -116,6 +117,9 @@ async def running(settings: Settings, url: str, deliver: bool = True) -> AsyncIt
             admin_token=settings.admin_token,
             default_max_retries=settings.default_max_retries,
             max_body_bytes=settings.max_body_bytes,
+            login_limits=LoginLimits(
+                settings.login_failures_per_name, settings.login_failures_per_address
+            ),
         )
         app = create_app(state)
         publisher.start()

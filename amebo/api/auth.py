@@ -39,9 +39,12 @@ async def caller(request: web.Request) -> Caller:
     scheme, _, credentials = header.partition(" ")
     scheme = scheme.lower()
     credentials = credentials.strip()
+    limits = request.app[STATE].login_limits
     if scheme == "bearer" and credentials:
         if await _admin_token_valid(request, credentials):
             return ADMIN
+        limits.check(None, request.remote)
+        limits.failed(None, request.remote)
         raise Unauthenticated("the bearer token is not valid")
     if scheme == "basic" and credentials:
         name, secret = _basic(credentials)
@@ -50,16 +53,18 @@ async def caller(request: web.Request) -> Caller:
             return Caller(application=name)
         async with state.pool.connection() as conn:
             secret_hash = await registry.application_secret_hash(conn, name)
+        if secret_hash is not None and state.logins.known(name, secret, secret_hash):
+            state.logins.remember(name, secret, secret_hash)
+            return Caller(application=name)
+        # Only now would bcrypt run: a guesser past the limit is refused before it does.
+        limits.check(name, request.remote)
         if secret_hash is None:
             # Spend the same time as a real check, so names cannot be probed by timing.
             await asyncio.to_thread(auth.check_secret, secret, _DUMMY_HASH)
-            raise Unauthenticated("unknown application or wrong secret")
-        if state.logins.known(name, secret, secret_hash):
+        elif await asyncio.to_thread(auth.check_secret, secret, secret_hash):
             state.logins.remember(name, secret, secret_hash)
             return Caller(application=name)
-        if await asyncio.to_thread(auth.check_secret, secret, secret_hash):
-            state.logins.remember(name, secret, secret_hash)
-            return Caller(application=name)
+        limits.failed(name, request.remote)
         raise Unauthenticated("unknown application or wrong secret")
     raise Unauthenticated(
         "send Authorization: Basic base64(application:secret), or Bearer <admin token>"

@@ -285,8 +285,11 @@ def _problems(*statuses: int) -> dict[str, Any]:
         413: "Body too large",
         415: "Body is not JSON",
         422: "Body fails its schema",
+        429: "Too many failed logins; retry after Retry-After",
         503: "Database unavailable; retry",
     }
+    if 401 in statuses:  # wherever credentials are checked, failed logins are limited
+        statuses = (*statuses, 429)
     return {str(s): {"description": text[s], **_PROBLEM} for s in statuses}
 
 

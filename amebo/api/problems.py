@@ -15,6 +15,7 @@ import psycopg_pool
 import structlog
 from aiohttp import web
 
+from amebo.api.login_limits import TooManyFailedLogins
 from amebo.api.state import STATE
 from amebo.errors import (
     AmeboError,
@@ -42,6 +43,7 @@ _STATUS: dict[type[AmeboError], int] = {
     UnsupportedMediaType: 415,
     SchemaViolation: 422,
     Unavailable: 503,
+    TooManyFailedLogins: 429,
 }
 
 _TITLES = {
@@ -91,6 +93,8 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         headers = {"WWW-Authenticate": 'Basic realm="amebo", Bearer'} if status == 401 else None
         if status == 503:
             headers = {"Retry-After": "2"}
+        if isinstance(error, TooManyFailedLogins):
+            headers = {"Retry-After": str(error.retry_after)}
         return problem(status, error.title, error.message, error.details, headers)
     except web.HTTPException as error:
         if error.status < 400:

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg_pool
 from aiohttp import web
 
+from amebo.api.login_limits import LoginLimits
 from amebo.auth import VerifiedLogins
 from amebo.publishing import ActionCatalog, Publisher
 
@@ -21,6 +22,7 @@ class ApiState:
     default_max_retries: int
     max_body_bytes: int
     logins: VerifiedLogins = dataclasses.field(default_factory=VerifiedLogins)
+    login_limits: LoginLimits = dataclasses.field(default_factory=LoginLimits)
 
 
 STATE: web.AppKey[ApiState] = web.AppKey("amebo_state", ApiState)

@@ -80,6 +80,10 @@ def test_settings(**changes: Any) -> Settings:
         retry_schedule=(0.2, 0.4),
         poll_interval=0.5,
         delivery_timeout=5.0,
+        # Suites here fail logins on purpose hundreds of times from one address; the tests of
+        # the limit itself (tests/integration/test_login_security.py) set their own.
+        login_failures_per_name=100_000,
+        login_failures_per_address=100_000,
     )
     return base.replace(**changes)
 
