@@ -11,7 +11,6 @@ rows. Why it is built this way: docs/adr/0004-outbox-relay.md.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime
 import uuid
@@ -28,6 +27,7 @@ from amebo.documents import MAX_DEPTH, unstorable
 from amebo.errors import AmeboError, Detail
 from amebo.eventlog import Fact, record
 from amebo.publishing import ActionCatalog, Publication, check, publish_in
+from amebo.wakeup import wait
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +45,6 @@ _ROW_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.Program
 class RelayConfig:
     batch_size: int = 500
     poll_interval: float = 5.0
-    listen: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,13 +189,11 @@ class OutboxRelay:
         pool: psycopg_pool.AsyncConnectionPool[Any],
         catalog: ActionCatalog,
         config: RelayConfig,
-        listen_url: str | None = None,
         on_publish: Callable[[], None] | None = None,
     ) -> None:
         self._pool = pool
         self._catalog = catalog
         self._config = config
-        self._listen_url = listen_url
         self._on_publish = on_publish
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -207,8 +204,6 @@ class OutboxRelay:
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._relay_loop(), name="amebo-outbox-relay")]
-        if self._config.listen and self._listen_url:
-            self._tasks.append(asyncio.create_task(self._listen_loop(), name="amebo-outbox-listen"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -236,32 +231,7 @@ class OutboxRelay:
                 raise
             except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
                 log.warning("outbox relay failed; will retry", error=str(error))
-                await _wait(self._wake, self._config.poll_interval)
+                await wait(self._wake, self._config.poll_interval)
                 continue
             if batch.claimed < self._config.batch_size:
-                await _wait(self._wake, self._config.poll_interval)
-
-    async def _listen_loop(self) -> None:
-        assert self._listen_url is not None
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._listen_url, autocommit=True
-                ) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    self.wake()  # rows committed while nobody was listening
-                    async for _ in conn.notifies():
-                        self.wake()
-            except asyncio.CancelledError:
-                raise
-            except psycopg.Error as error:
-                log.warning("outbox listen connection lost; reconnecting", error=str(error))
-                await asyncio.sleep(1.0)  # reconnect back-off; the poll covers the gap
-
-
-async def _wait(event: asyncio.Event, timeout: float) -> None:
-    # Not asyncio.wait_for: on 3.11 it can swallow a cancel that lands as the event is set,
-    # and then stopping the relay waits forever.
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout):
-            await event.wait()
+                await wait(self._wake, self._config.poll_interval)

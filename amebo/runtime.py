@@ -13,10 +13,12 @@ from typing import Any
 import psycopg_pool
 from aiohttp import web
 
+from amebo import outbox
 from amebo.api.app import create_app
 from amebo.api.login_limits import LoginLimits
 from amebo.api.state import ApiState
 from amebo.config import Settings
+from amebo.delivery import worker as delivery_worker
 from amebo.delivery.breaker import BreakerConfig
 from amebo.delivery.retry import RetryPolicy
 from amebo.delivery.worker import DeliveryWorker, WorkerConfig
@@ -24,6 +26,7 @@ from amebo.outbox import OutboxRelay, RelayConfig
 from amebo.publishing import ActionCatalog, Publisher
 from amebo.sinks.http import HttpSink
 from amebo.sinks.policy import NetworkPolicy
+from amebo.wakeup import Listener
 
 # amebo's statements take arrays and are the same shape every time: a generic plan, prepared
 # at first use, saves planning that otherwise costs more than running them.
@@ -53,9 +56,7 @@ async def open_pool(
         await pool.close()
 
 
-def build_worker(
-    pool: psycopg_pool.AsyncConnectionPool[Any], settings: Settings, url: str
-) -> DeliveryWorker:
+def build_worker(pool: psycopg_pool.AsyncConnectionPool[Any], settings: Settings) -> DeliveryWorker:
     sink = HttpSink(
         timeout=settings.delivery_timeout,
         total_connections=settings.delivery_concurrency,
@@ -78,18 +79,26 @@ def build_worker(
             deactivate_after=settings.deactivate_after,
         ),
     )
-    return DeliveryWorker(pool, sink, RetryPolicy(settings.retry_schedule), config, listen_url=url)
+    return DeliveryWorker(pool, sink, RetryPolicy(settings.retry_schedule), config)
 
 
 def build_relay(
     pool: psycopg_pool.AsyncConnectionPool[Any],
     settings: Settings,
-    url: str,
     catalog: ActionCatalog,
     worker: DeliveryWorker,
 ) -> OutboxRelay:
     config = RelayConfig(poll_interval=settings.poll_interval)
-    return OutboxRelay(pool, catalog, config, listen_url=url, on_publish=worker.wake)
+    return OutboxRelay(pool, catalog, config, on_publish=worker.wake)
+
+
+def build_listener(url: str, worker: DeliveryWorker, relay: OutboxRelay) -> Listener:
+    """The process's one LISTEN connection, waking whatever each channel concerns."""
+    listener = Listener(url)
+    listener.on(delivery_worker.CHANNEL, worker.wake)
+    listener.on(delivery_worker.JOBS_CHANNEL, worker.wake_jobs)
+    listener.on(outbox.CHANNEL, relay.wake)
+    return listener
 
 
 @dataclasses.dataclass
@@ -106,10 +115,11 @@ async def running(settings: Settings, url: str, deliver: bool = True) -> AsyncIt
     """Publisher and (unless ``deliver`` is false) worker and outbox relay started; the app
     not yet served."""
     async with open_pool(url) as pool:
-        worker = build_worker(pool, settings, url)
+        worker = build_worker(pool, settings)
         publisher = Publisher(pool, on_commit=worker.wake)
         catalog = ActionCatalog(pool)
-        relay = build_relay(pool, settings, url, catalog, worker)
+        relay = build_relay(pool, settings, catalog, worker)
+        listener = build_listener(url, worker, relay)
         state = ApiState(
             pool=pool,
             publisher=publisher,
@@ -126,11 +136,13 @@ async def running(settings: Settings, url: str, deliver: bool = True) -> AsyncIt
         if deliver:
             worker.start()
             relay.start()
+            listener.start()
         try:
             yield Runtime(pool, publisher, worker, app, relay)
         finally:
             await publisher.stop()
             if deliver:
+                await listener.stop()
                 await relay.stop()
                 await worker.stop()
             await worker.close_sink()

@@ -21,7 +21,7 @@ from aiohttp import web
 from amebo import logs, registry
 from amebo.config import Settings
 from amebo.publishing import ActionCatalog
-from amebo.runtime import build_relay, build_worker, open_pool, running
+from amebo.runtime import build_listener, build_relay, build_worker, open_pool, running
 
 log = structlog.get_logger(__name__)
 
@@ -65,14 +65,17 @@ async def serve_async(
 async def worker_async(settings: Settings, url: str) -> None:
     stop = _stop_requested()
     async with open_pool(url, max_size=6) as pool:
-        worker = build_worker(pool, settings, url)
-        relay = build_relay(pool, settings, url, ActionCatalog(pool), worker)
+        worker = build_worker(pool, settings)
+        relay = build_relay(pool, settings, ActionCatalog(pool), worker)
+        listener = build_listener(url, worker, relay)
         worker.start()
         relay.start()
+        listener.start()
         print("amebo: delivery worker running", flush=True)
         try:
             await stop.wait()
         finally:
+            await listener.stop()
             await relay.stop()
             await worker.stop()
             await worker.close_sink()

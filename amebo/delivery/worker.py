@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import dataclasses
 import datetime
 import uuid
@@ -28,6 +27,7 @@ from amebo.delivery.retry import RetryPolicy
 from amebo.eventlog import Fact, record
 from amebo.registry import deactivation_fact
 from amebo.sinks import Result, Sink
+from amebo.wakeup import wait
 
 log = structlog.get_logger(__name__)
 
@@ -44,7 +44,6 @@ class WorkerConfig:
     lease_seconds: float = 60.0
     send_timeout: float = 15.0
     poll_interval: float = 5.0
-    listen: bool = True
     breaker: BreakerConfig = dataclasses.field(default_factory=BreakerConfig)
 
 
@@ -87,13 +86,11 @@ class DeliveryWorker:
         sink: Sink,
         policy: RetryPolicy,
         config: WorkerConfig,
-        listen_url: str | None = None,
     ) -> None:
         self._pool = pool
         self._sink = sink
         self._policy = policy
         self._config = config
-        self._listen_url = listen_url
         self._wake = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._outcomes: list[Outcome] = []
@@ -119,8 +116,6 @@ class DeliveryWorker:
             asyncio.create_task(self._record_loop(), name="amebo-record"),
             asyncio.create_task(self._bulk_retry_loop(), name="amebo-bulk-retry"),
         ]
-        if self._config.listen and self._listen_url:
-            self._tasks.append(asyncio.create_task(self._listen_loop(), name="amebo-listen"))
 
     async def stop(self) -> None:
         for task in self._tasks[:1]:
@@ -149,7 +144,7 @@ class DeliveryWorker:
                 raise
             except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
                 log.warning("claim failed; will retry", error=str(error))
-                await _wait(self._wake, self._config.poll_interval)
+                await wait(self._wake, self._config.poll_interval)
 
     async def _claim_once(self) -> None:
         free = self._config.concurrency - self._inflight
@@ -171,7 +166,7 @@ class DeliveryWorker:
             task.add_done_callback(self._sends.discard)
         if len(messages) == wanted:
             return
-        await _wait(self._wake, await self._idle_timeout())
+        await wait(self._wake, await self._idle_timeout())
 
     async def _claim(self, limit: int) -> tuple[list[Message], uuid.UUID]:
         lease = uuid.uuid4()
@@ -323,37 +318,4 @@ class DeliveryWorker:
                 raise
             except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
                 log.warning("bulk retry failed; will retry", error=str(error))
-            await _wait(self._jobs_wake, self._config.poll_interval)
-
-    # Listening ------------------------------------------------------------------------
-
-    async def _listen_loop(self) -> None:
-        assert self._listen_url is not None
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    self._listen_url, autocommit=True
-                ) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    await conn.execute(f"LISTEN {JOBS_CHANNEL}")
-                    # Anything published while we were not listening:
-                    self.wake()
-                    self.wake_jobs()
-                    async for notification in conn.notifies():
-                        if notification.channel == JOBS_CHANNEL:
-                            self.wake_jobs()
-                        else:
-                            self.wake()
-            except asyncio.CancelledError:
-                raise
-            except psycopg.Error as error:
-                log.warning("listen connection lost; reconnecting", error=str(error))
-                await asyncio.sleep(1.0)  # reconnect back-off; the poll covers the gap
-
-
-async def _wait(event: asyncio.Event, timeout: float) -> None:
-    # Not asyncio.wait_for: on 3.11 it can swallow a cancel that lands as the event is set,
-    # and then stop() waits forever for the claim loop.
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout):
-            await event.wait()
+            await wait(self._jobs_wake, self._config.poll_interval)

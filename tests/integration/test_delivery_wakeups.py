@@ -9,6 +9,7 @@ from aiohttp import web
 
 from amebo.delivery.worker import CHANNEL, JOBS_CHANNEL
 from amebo.runtime import build_worker
+from amebo.wakeup import Listener
 from tests.conftest import wait_until
 from tests.support.api import amebo_api, test_settings
 from tests.support.receiver import Receiver
@@ -24,8 +25,12 @@ async def test_notify_wakes_a_worker_in_another_process_even_after_its_listen_co
         auth = await api.register_application("shop")
         await api.register_action(auth, "shop", "orders.v1.placed")
         await api.subscribe(auth, "shop", "orders.v1.placed", receiver.url)
-        worker = build_worker(api.runtime.pool, settings, database_url)
+        worker = build_worker(api.runtime.pool, settings)
+        listener = Listener(database_url)
+        listener.on(CHANNEL, worker.wake)
+        listener.on(JOBS_CHANNEL, worker.wake_jobs)
         worker.start()
+        listener.start()
         try:
 
             async def listening() -> bool:
@@ -53,6 +58,7 @@ async def test_notify_wakes_a_worker_in_another_process_even_after_its_listen_co
             await api.publish(auth, "orders.v1.placed", {"n": 2})
             await receiver.wait_for(2, timeout=5)
         finally:
+            await listener.stop()
             await worker.stop()
             await worker.close_sink()
 

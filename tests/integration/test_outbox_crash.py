@@ -92,7 +92,7 @@ async def test_relay_cancelled_mid_batch_loses_and_repeats_nothing(
 ) -> None:
     ids = await _prepare(database_url, "http://127.0.0.1:9/unused")
     async with open_pool(database_url, max_size=4) as pool:
-        config = RelayConfig(poll_interval=0.2, listen=False)
+        config = RelayConfig(poll_interval=0.2)
         stopped = OutboxRelay(pool, ActionCatalog(pool), config)
         async with _events_held(database_url):
             stopped.start()

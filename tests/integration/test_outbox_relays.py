@@ -12,9 +12,10 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from amebo.outbox import OutboxRelay, RelayConfig
+from amebo.outbox import CHANNEL, OutboxRelay, RelayConfig
 from amebo.publishing import ActionCatalog
 from amebo.runtime import open_pool
+from amebo.wakeup import Listener
 from tests.conftest import wait_until
 from tests.support.api import amebo_api
 
@@ -26,11 +27,15 @@ async def relay(database_url: str, batch_size: int) -> AsyncIterator[OutboxRelay
     """A relay with its own pool and LISTEN connection, as in a separate process."""
     async with open_pool(database_url, max_size=4) as pool:
         config = RelayConfig(batch_size=batch_size, poll_interval=0.5)
-        relay = OutboxRelay(pool, ActionCatalog(pool), config, listen_url=database_url)
+        relay = OutboxRelay(pool, ActionCatalog(pool), config)
+        listener = Listener(database_url)
+        listener.on(CHANNEL, relay.wake)
         relay.start()
+        listener.start()
         try:
             yield relay
         finally:
+            await listener.stop()
             await relay.stop()
 
 

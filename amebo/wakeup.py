@@ -1,0 +1,80 @@
+"""Sleeping until woken: one LISTEN connection per process, and a wait with a deadline.
+
+Every loop that waits for work (delivery, bulk retries, the outbox relay) sleeps on an
+``asyncio.Event``. The ``Listener`` sets those events when PostgreSQL sends a notification on
+their channel, and sets all of them whenever it (re)connects, since notifications sent while
+nobody listened are lost. A slow poll in each loop remains the safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Callable
+
+import psycopg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+RECONNECT_DELAY = 1.0
+
+
+async def wait(event: asyncio.Event, timeout: float) -> None:
+    """Until ``event`` is set or ``timeout`` seconds pass."""
+    # Not asyncio.wait_for: on 3.11 it can swallow a cancel that lands as the event is set,
+    # and then stopping the loop waits forever.
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
+
+
+class Listener:
+    """One LISTEN connection for every channel this process cares about."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._wakes: dict[str, list[Callable[[], None]]] = defaultdict(list)
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()  # test signal: set while listening
+
+    def on(self, channel: str, wake: Callable[[], None]) -> None:
+        if not channel.isidentifier():
+            raise ValueError(f"channel {channel!r} is not a plain identifier")
+        self._wakes[channel].append(wake)
+
+    def start(self) -> None:
+        if self._wakes and self._task is None:
+            self._task = asyncio.create_task(self._listen(), name="amebo-listen")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def _wake_all(self) -> None:
+        for wakes in self._wakes.values():
+            for wake in wakes:
+                wake()
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._url, autocommit=True
+                ) as conn:
+                    for channel in self._wakes:
+                        await conn.execute(f"LISTEN {channel}")  # identifiers checked in on()
+                    self.connected.set()
+                    self._wake_all()
+                    async for notification in conn.notifies():
+                        for wake in self._wakes.get(notification.channel, ()):
+                            wake()
+            except asyncio.CancelledError:
+                raise
+            except psycopg.Error as error:
+                log.warning("listen connection lost; reconnecting", error=str(error))
+            self.connected.clear()
+            await asyncio.sleep(RECONNECT_DELAY)  # back-off; the loops' polls cover the gap
