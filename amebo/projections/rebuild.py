@@ -1,7 +1,13 @@
 """Rebuilding every projection from the log alone.
 
 The log is locked against appends for the duration (readers go on), the projection tables
-are emptied, and the log is replayed through the same ``apply`` the live path uses.
+are emptied, and the log is replayed through the same ``apply`` the live path uses, all in
+one transaction: until it commits, everyone else sees the old rows.
+
+It is safe while amebo runs. Publishing waits for it. Leases are not facts, so the rebuilt
+queue holds none: a delivery in flight at that moment has its outcome discarded (its lease
+is gone) and is sent again, which at-least-once delivery allows. Tables that are not
+projections (the outbox, subscription secrets, endpoint health, retry jobs) are untouched.
 """
 
 from __future__ import annotations
