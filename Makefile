@@ -24,6 +24,12 @@ run: $(STAMP) ## start amebo (embedded PostgreSQL unless AMEBO_DATABASE_URL is s
 test: $(STAMP) ## run the test suite (finds or starts PostgreSQL itself)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+test-faults: $(STAMP) ## the full fault suite: thousands of events per fault, a 10-minute soak
+	rm -f fault-report.txt
+	AMEBO_FAULTS=full AMEBO_FAULT_REPORT=fault-report.txt \
+		$(BIN)/python -m pytest tests/faults --timeout 1800 $(PYTEST_ARGS)
+	@cat fault-report.txt
+
 lint: $(STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check amebo tests benchmarks
 	$(BIN)/ruff format --check amebo tests benchmarks
