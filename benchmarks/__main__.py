@@ -12,7 +12,7 @@ import time
 import traceback
 from pathlib import Path
 
-from benchmarks import goals, machine, plots, postgres, report
+from benchmarks import goals, machine, plots, postgres, profiling, report
 from benchmarks.bench import Bench
 from benchmarks.plan import PLANS
 from benchmarks.results import ScenarioResult
@@ -60,6 +60,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--out", type=Path, help="results folder (default: benchmarks/results/<time>)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample amebo serve with py-spy and rank SQL with pg_stat_statements (if loaded)",
+    )
     parser.set_defaults(mode="quick")
     return parser.parse_args(argv)
 
@@ -68,6 +73,10 @@ def run_one(bench: Bench, name: str) -> ScenarioResult:
     load = machine.load()
     started = time.monotonic()
     bench.say(f"== {name} (load average {load['loadavg_1m']})")
+    bench.profiles = {}
+    statements_unavailable = (
+        profiling.reset_statements(bench.server.admin_url) if bench.profile else None
+    )
     try:
         result: ScenarioResult = importlib.import_module(SCENARIOS[name]).run(bench)
     except Exception as error:  # one broken scenario must not lose the others' results
@@ -75,6 +84,11 @@ def run_one(bench: Bench, name: str) -> ScenarioResult:
         result = ScenarioResult(name, skipped=f"failed: {type(error).__name__}: {error}")
     result.started_load = load
     result.seconds = time.monotonic() - started
+    if bench.profile:
+        result.data["py-spy"] = bench.profiles
+        result.data["pg_stat_statements"] = statements_unavailable or profiling.top_statements(
+            bench.server.admin_url
+        )
     if result.skipped:
         bench.say(f"   {name}: {result.skipped}")
     else:
@@ -102,7 +116,13 @@ def main(argv: list[str] | None = None) -> int:
             "revision": machine.revision(),
             "plan": plan.__dict__,
         }
-        bench = Bench(plan, server, out, show_progress=not args.no_progress and sys.stderr.isatty())
+        bench = Bench(
+            plan,
+            server,
+            out,
+            show_progress=not args.no_progress and sys.stderr.isatty(),
+            profile=args.profile,
+        )
         for name in names:
             bench.done[name] = run_one(bench, name)
     meta["seconds"] = time.monotonic() - started

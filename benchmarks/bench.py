@@ -24,6 +24,9 @@ class Bench:
     out: Path
     done: dict[str, ScenarioResult] = dataclasses.field(default_factory=dict)
     show_progress: bool = True
+    profile: bool = False
+    # py-spy's findings per amebo serve process of the running scenario, by rig label.
+    profiles: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     @property
     def logs(self) -> Path:

@@ -21,6 +21,7 @@ class Plan:
     fanout_subscriptions: int
     fanout_events: int
     scale_events: int
+    scale_backlog: int
     raw_seconds: float
     procrastinate_jobs: int
     procrastinate_concurrency: int
@@ -34,7 +35,7 @@ QUICK = Plan(
     warmup=0.3,
     publish_concurrency=(1, 8, 32, 64),
     publish_seconds=2.0,
-    batch_seconds=3.0,
+    batch_seconds=2.0,
     batch_concurrency=2,
     idle_rate=50.0,
     latency_rates=(100.0, 1000.0, 3000.0),
@@ -42,7 +43,8 @@ QUICK = Plan(
     drain_backlog=5_000,
     fanout_subscriptions=100,
     fanout_events=20,
-    scale_events=100_000,
+    scale_events=50_000,
+    scale_backlog=3_000,
     raw_seconds=1.0,
     procrastinate_jobs=1_000,
     procrastinate_concurrency=32,
@@ -65,6 +67,7 @@ FULL = Plan(
     fanout_subscriptions=100,
     fanout_events=500,
     scale_events=10_000_000,
+    scale_backlog=50_000,
     raw_seconds=10.0,
     procrastinate_jobs=20_000,
     procrastinate_concurrency=32,

@@ -116,9 +116,37 @@ def markdown(
             lines.append("")
         lines += [f"![{file}]({file})" for file in plots.get(name, [])]
         lines.append("")
+        lines += _profile(result)
     if "memory" in plots:
         lines += ["## serve memory", "", "![serve-rss.png](serve-rss.png)", ""]
     return "\n".join(lines)
+
+
+def _profile(result: ScenarioResult) -> list[str]:
+    lines: list[str] = []
+    statements = result.data.get("pg_stat_statements")
+    if isinstance(statements, str):
+        lines += [f"Profile, SQL: {statements}", ""]
+    elif statements:
+        lines += ["Profile, SQL (pg_stat_statements, by total time):", "", *_table(statements), ""]
+    for label, found in (result.data.get("py-spy") or {}).items():
+        if "error" in found:
+            lines += [f"Profile, {label}: {found['error']}", ""]
+            continue
+        if not found.get("samples"):
+            continue
+        lines += [f"Profile, amebo serve ({label}, py-spy, {found['samples']:,} samples):", ""]
+        rows = [
+            {"where the CPU was (leaf) %": share, "frame": frame}
+            for share, frame in found["leaf"][:10]
+        ]
+        lines += [*_table(rows), ""]
+        rows = [
+            {"in amebo, inclusive %": share, "frame": frame}
+            for share, frame in found["amebo_inclusive"][:12]
+        ]
+        lines += [*_table(rows), ""]
+    return lines
 
 
 def write(

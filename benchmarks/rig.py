@@ -13,6 +13,7 @@ from benchmarks.bench import Bench
 from benchmarks.endpoint import Endpoint, endpoint
 from benchmarks.loadgen import Spec, generate
 from benchmarks.processes import MemorySampler, cpu_seconds
+from benchmarks.profiling import sampled
 
 
 @dataclasses.dataclass
@@ -25,6 +26,7 @@ class Rig:
     subscriptions: list[str]
     next_seq: int = 0
     published: int = 0  # events accepted so far, warm-up included
+    published_at_reset: int = 0  # ... when the endpoint last forgot what it received
 
     def spec(self, **changes: Any) -> Spec:
         base = Spec(
@@ -52,10 +54,15 @@ class Rig:
         self.published += accepted * int(result["per_request"])
         return result
 
+    def reset_endpoint(self) -> None:
+        self.endpoint.reset()
+        self.published_at_reset = self.published
+
     def catch_up(self, per_event: int = 1, timeout: float = 120.0) -> bool:
-        """Until every published event reached the endpoint, so the next measurement starts
-        with no delivery backlog."""
-        return self.endpoint.wait_for(self.published * per_event, timeout)
+        """Until every event published since the endpoint's reset reached it, so the next
+        measurement starts with no delivery backlog."""
+        expected = (self.published - self.published_at_reset) * per_event
+        return self.endpoint.wait_for(expected, timeout)
 
     def peak_rss_mb(self) -> float:
         return self.memory.peak_mb
@@ -68,6 +75,17 @@ class Rig:
 
 
 @contextlib.contextmanager
+def profiled(bench: Bench, label: str, pid: int) -> Iterator[None]:
+    if not bench.profile:
+        yield
+        return
+    found: dict[str, Any] = {}
+    bench.profiles[label] = found
+    with sampled(pid, bench.logs / f"py-spy-{label}.txt", found):
+        yield
+
+
+@contextlib.contextmanager
 def amebo_rig(
     bench: Bench, label: str, subscribers: int = 1, env: dict[str, str] | None = None
 ) -> Iterator[Rig]:
@@ -75,6 +93,7 @@ def amebo_rig(
         bench.database(label) as url,
         endpoint(bench.logs) as receiver,
         serve(url, bench.logs, env, name=f"amebo-serve-{label}") as amebo,
+        profiled(bench, label, amebo.pid),
         MemorySampler(amebo.pid) as memory,
     ):
         handlers = [receiver.url(f"/hooks/{i}") for i in range(subscribers)]

@@ -30,7 +30,7 @@ def queued(database_url: str) -> int:
 
 def drain(rig: Rig, backlog: int, per_event: int = 1, label: str = "drain") -> dict[str, Any]:
     """Publishes ``backlog`` events with delivery held, releases it, and measures."""
-    rig.endpoint.reset()
+    rig.reset_endpoint()
     rig.endpoint.hold()
     spec = rig.spec(
         body="batch",

@@ -23,7 +23,7 @@ def run(bench: Bench) -> ScenarioResult:
     result = ScenarioResult("fanout")
     with amebo_rig(bench, "fanout", subscribers=fan) as rig:
         # 1. Publishing with a 100-way fan-out, while delivery is held back.
-        rig.endpoint.reset()
+        rig.reset_endpoint()
         rig.endpoint.hold()
         load = rig.generate(
             rig.spec(concurrency=8, duration=600, warmup=0, max_requests=plan.fanout_events)
@@ -70,7 +70,7 @@ def run(bench: Bench) -> ScenarioResult:
 
 
 def idle_fanout(rig: Rig, events: int, fan: int) -> list[float]:
-    rig.endpoint.reset()
+    rig.reset_endpoint()
     load = rig.generate(
         rig.spec(
             mode="open",

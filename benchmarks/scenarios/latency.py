@@ -36,10 +36,9 @@ def delivery_latencies(load: dict[str, Any], received: Received) -> tuple[list[f
 
 def measure(rig: Rig, label: str, rate: float, seconds: float) -> dict[str, Any]:
     """One open-loop run at ``rate``, then waits for delivery to finish and joins the two."""
-    rig.endpoint.reset()
-    already = rig.published
+    rig.reset_endpoint()
     load = rig.generate(rig.spec(mode="open", rate=rate, duration=seconds, record_returns=True))
-    caught_up = rig.endpoint.wait_for(rig.published - already, timeout=120)
+    caught_up = rig.catch_up(timeout=120)
     latencies, missing = delivery_latencies(load, rig.endpoint.received())
     origin = load["measure_from"] - rig.bench.plan.warmup
     return {

@@ -30,7 +30,7 @@ def has_outbox(database_url: str) -> bool:
 
 
 def measure(rig: Rig, label: str, spec: ProducerSpec) -> dict[str, Any]:
-    rig.endpoint.reset()
+    rig.reset_endpoint()
     produced = produce(spec, rig.bench.logs)
     rig.next_seq = produced["seq_end"]
     count = len(produced["committed"])

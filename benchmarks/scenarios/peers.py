@@ -10,6 +10,7 @@ idle delivery latency and drain, through its own API.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,11 +30,14 @@ def run(bench: Bench) -> ScenarioResult:
         ("procrastinate", procrastinate),
         ("original amebo", original_amebo),
     ]
+    seconds = result.data.setdefault("seconds", {})
     for label, step in steps:
+        started = time.monotonic()
         try:
             step(bench, result)
         except Exception as error:  # one peer that cannot run must not hide the others
             result.notes.append(f"{label} could not be measured: {type(error).__name__}: {error}")
+        seconds[label] = round(time.monotonic() - started, 1)
     ratios(bench, result)
     return result
 
@@ -101,6 +105,8 @@ def procrastinate(bench: Bench, result: ScenarioResult) -> None:
 
 
 def original_amebo(bench: Bench, result: ScenarioResult) -> None:
+    """Idle latency, then drain, then publish last: its slow delivery of what the publish
+    run sends is then nobody's wait."""
     plan = bench.plan
     why_not = original.install(bench.say)
     if why_not:
@@ -120,8 +126,11 @@ def original_amebo(bench: Bench, result: ScenarioResult) -> None:
             warmup=plan.warmup,
             extra_json=',"deduper":"d{seq}"',
         )
-        # Publish, closed loop at 8 (its figures at 32 are no better).
-        load = generate(_with(base, concurrency=8, duration=plan.publish_seconds), bench.logs)
+        seq = _original_idle(bench, result, receiver, base)
+        seq = _original_drain(bench, result, peer, receiver, _with(base, seq_start=seq))
+        load = generate(
+            _with(base, concurrency=8, duration=plan.publish_seconds, seq_start=seq), bench.logs
+        )
         publish = summary(load["latencies_ms"])
         result.rows.append(
             {
@@ -132,53 +141,35 @@ def original_amebo(bench: Bench, result: ScenarioResult) -> None:
             }
         )
         result.add("original publish c=8 events/s", load["event_rate"], "/s")
-        receiver.wait_for(sum(load["statuses"].values()), timeout=120)
 
-        # Idle delivery latency: one event at a time, as in amebo's "idle".
-        receiver.reset()
-        idle = generate(
-            _with(
-                base,
-                mode="open",
-                rate=5.0,
-                duration=max(2.0, plan.latency_seconds),
-                seq_start=load["seq_end"],
-                record_returns=True,
-            ),
-            bench.logs,
-        )
-        receiver.wait_for(sum(idle["statuses"].values()), timeout=60)
-        latencies, missing = delivery_latencies(idle, receiver.received())
-        idle_summary = summary(latencies)
-        result.rows.append(
-            {
-                "peer": "original amebo 0.9.6: idle delivery latency",
-                "latency": f"{idle_summary.get('p50', 0):.1f} ms p50, "
-                f"{idle_summary.get('p99', 0):.1f} ms p99",
-                "note": f"{missing} not delivered within 60 s" if missing else "",
-            }
-        )
-        result.add("original idle delivery p50", idle_summary.get("p50"), "ms")
-        result.add("original idle delivery p99", idle_summary.get("p99"), "ms")
-        result.latency["original idle delivery"] = downsample(latencies)
 
-        # Drain: a backlog published asleep (its sleep_until), then woken all at once.
-        drained = _original_drain(bench, peer, receiver, base, idle["seq_end"])
-        result.rows.append(
-            {
-                "peer": f"original amebo 0.9.6: drain, {drained['backlog']:,} events",
-                "rate /s": drained["deliveries_s"],
-                "note": "" if drained["complete"] else f"only {drained['arrived']} arrived",
-            }
-        )
-        result.add("original deliveries/s", drained["deliveries_s"], "/s")
-        result.throughput["original amebo drain"] = drained["timeline"]
+def _original_idle(bench: Bench, result: ScenarioResult, receiver: Any, base: Spec) -> int:
+    """One event at a time, as in amebo's "idle": publish returned -> endpoint received."""
+    receiver.reset()
+    idle = generate(
+        _with(base, mode="open", rate=5.0, duration=2.0, record_returns=True), bench.logs
+    )
+    receiver.wait_for(sum(idle["statuses"].values()), timeout=60)
+    latencies, missing = delivery_latencies(idle, receiver.received())
+    idle_summary = summary(latencies)
+    result.rows.append(
+        {
+            "peer": "original amebo 0.9.6: idle delivery latency",
+            "latency": f"{idle_summary.get('p50', 0):.1f} ms p50, "
+            f"{idle_summary.get('p99', 0):.1f} ms p99",
+            "note": f"{missing} not delivered within 60 s" if missing else "",
+        }
+    )
+    result.add("original idle delivery p50", idle_summary.get("p50"), "ms")
+    result.add("original idle delivery p99", idle_summary.get("p99"), "ms")
+    result.latency["original idle delivery"] = downsample(latencies)
+    return int(idle["seq_end"])
 
 
 def _original_drain(
-    bench: Bench, peer: original.Original, receiver: Any, base: Spec, seq: int
-) -> dict[str, Any]:
-    backlog = bench.plan.original_backlog
+    bench: Bench, result: ScenarioResult, peer: original.Original, receiver: Any, base: Spec
+) -> int:
+    """A backlog published asleep (its ``sleep_until``), then woken all at once."""
     receiver.reset()
     load = generate(
         _with(
@@ -186,8 +177,7 @@ def _original_drain(
             concurrency=8,
             duration=300,
             warmup=0,
-            max_requests=backlog,
-            seq_start=seq,
+            max_requests=bench.plan.original_backlog,
             extra_json=',"deduper":"d{seq}","sleep_until":3600',
         ),
         bench.logs,
@@ -197,13 +187,16 @@ def _original_drain(
     with bench.progress(published, "peers: original drain", unit="delivery") as bar:
         complete = receiver.wait_for(published, timeout=30 + published, on_progress=bar.update)
     times = receiver.received().times
-    return {
-        "backlog": published,
-        "arrived": len(times),
-        "complete": complete,
-        "deliveries_s": steady_rate(times),
-        "timeline": timeline(times, min(times)) if times else [],
-    }
+    result.rows.append(
+        {
+            "peer": f"original amebo 0.9.6: drain, {published:,} events",
+            "rate /s": steady_rate(times),
+            "note": "" if complete else f"only {len(times)} arrived",
+        }
+    )
+    result.add("original deliveries/s", steady_rate(times), "/s")
+    result.throughput["original amebo drain"] = timeline(times, min(times)) if times else []
+    return int(load["seq_end"])
 
 
 def _with(spec: Spec, **changes: Any) -> Spec:

@@ -8,6 +8,7 @@ means slower with the large log.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from benchmarks import backfill
@@ -43,7 +44,7 @@ def round_of_figures(rig: Rig) -> dict[str, Any]:
     figures["idle delivery p99 ms"] = idle_summary.get("p99")
     busy = measure(rig, "1000/s", 1000.0, plan.latency_seconds)
     figures["1000/s delivery p99 ms"] = summary(busy["delivery"]).get("p99")
-    figures["drain deliveries/s"] = drain(rig, plan.drain_backlog)["deliveries_s"]
+    figures["drain deliveries/s"] = drain(rig, plan.scale_backlog)["deliveries_s"]
     return figures
 
 
@@ -58,13 +59,22 @@ def run(bench: Bench) -> ScenarioResult:
     events = bench.plan.scale_events
     result = ScenarioResult("scale")
     with amebo_rig(bench, "scale") as rig:
+        started = time.monotonic()
         empty = round_of_figures(rig)
+        filling = time.monotonic()
         with bench.progress(events, "scale: filling the log", unit="event") as bar:
             backfill.fill(
                 rig.database_url, events, ACTION, APPLICATION, rig.subscriptions[0], bar.update
             )
+        filled = time.monotonic()
         result.data["sizes"] = backfill.sizes(rig.database_url)
         full = round_of_figures(rig)
+        result.data["seconds"] = {
+            "empty round": filling - started,
+            "fill": filled - filling,
+            "full round": time.monotonic() - filled,
+        }
+        bench.say(f"   scale: {result.data['seconds']}")
         for name, higher_is_better in COMPARED:
             delta = change(empty[name], full[name], higher_is_better)
             result.rows.append(
