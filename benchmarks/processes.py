@@ -149,3 +149,16 @@ def cpu_seconds(pid: int) -> float:
     except psutil.Error:
         return 0.0
     return total
+
+
+def backend_cpu_seconds(database: str) -> float:
+    """CPU so far of the PostgreSQL backends serving ``database`` on this host (their process
+    titles name it). Backends that ended meanwhile are missed, so this is a lower bound."""
+    total = 0.0
+    for process in psutil.process_iter(["name", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            title = " ".join(process.info["cmdline"] or [])
+            if title.startswith("postgres:") and f" {database} " in f"{title} ":
+                times = process.cpu_times()
+                total += times.user + times.system
+    return total

@@ -53,5 +53,6 @@ def load_row(label: str, result: dict[str, Any], latency: dict[str, float]) -> d
         "p99.9 ms": latency.get("p99.9"),
         "failed": failed + sum(result["errors"].values()),
         "serve cores": round(result.get("serve_cores", 0.0), 2),
+        "postgres cores": round(result.get("postgres_cores", 0.0), 2),
         "generator cores": round(result.get("generator_cores", 0.0), 2),
     }

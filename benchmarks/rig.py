@@ -12,7 +12,7 @@ from benchmarks.amebo_server import ACTION, PUBLISH_HEADERS, Amebo, serve
 from benchmarks.bench import Bench
 from benchmarks.endpoint import Endpoint, endpoint
 from benchmarks.loadgen import Spec, generate
-from benchmarks.processes import MemorySampler, cpu_seconds
+from benchmarks.processes import MemorySampler, backend_cpu_seconds, cpu_seconds
 from benchmarks.profiling import sampled
 
 
@@ -45,9 +45,12 @@ class Rig:
     def generate(self, spec: Spec) -> dict[str, Any]:
         """Runs the load generator; adds the CPU the serve process used meanwhile (in cores)."""
         cpu_before = cpu_seconds(self.amebo.pid)
+        backends_before = backend_cpu_seconds(self.database)
         result = generate(spec, self.bench.logs)
         used = cpu_seconds(self.amebo.pid) - cpu_before
+        backends = backend_cpu_seconds(self.database) - backends_before
         result["serve_cores"] = used / result["wall_s"] if result["wall_s"] else 0.0
+        result["postgres_cores"] = backends / result["wall_s"] if result["wall_s"] else 0.0
         result["generator_cores"] = result["cpu_s"] / result["wall_s"] if result["wall_s"] else 0.0
         self.next_seq = int(result["seq_end"])
         accepted = sum(n for code, n in result["statuses"].items() if code in ("200", "201"))
@@ -63,6 +66,10 @@ class Rig:
         measurement starts with no delivery backlog."""
         expected = (self.published - self.published_at_reset) * per_event
         return self.endpoint.wait_for(expected, timeout)
+
+    @property
+    def database(self) -> str:
+        return self.database_url.rsplit("/", 1)[-1]
 
     def peak_rss_mb(self) -> float:
         return self.memory.peak_mb

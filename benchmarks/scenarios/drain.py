@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from benchmarks.bench import Bench
-from benchmarks.processes import cpu_seconds
+from benchmarks.processes import backend_cpu_seconds, cpu_seconds
 from benchmarks.results import ScenarioResult
 from benchmarks.rig import Rig, amebo_rig
 from benchmarks.stats import steady_rate, timeline
@@ -45,11 +45,15 @@ def drain(rig: Rig, backlog: int, per_event: int = 1, label: str = "drain") -> d
     time.sleep(0.5)  # the worker's claim of the first batch settles
     waiting = queued(rig.database_url)
     cpu_before = cpu_seconds(rig.amebo.pid)
+    backends_before = backend_cpu_seconds(rig.database)
+    endpoint_before = cpu_seconds(rig.endpoint.pid)
     released = rig.endpoint.release()
     with rig.bench.progress(expected, label, unit="delivery") as bar:
         complete = rig.endpoint.wait_for(expected, timeout=300, on_progress=bar.update)
     received = rig.endpoint.received()
     cpu = cpu_seconds(rig.amebo.pid) - cpu_before
+    backends = backend_cpu_seconds(rig.database) - backends_before
+    endpoint_cpu = cpu_seconds(rig.endpoint.pid) - endpoint_before
     after = [t for t in received.times if t >= released]
     span = (max(after) - released) if after else 0.0
     seqs = [s for s in received.seqs if s >= 0]
@@ -66,6 +70,8 @@ def drain(rig: Rig, backlog: int, per_event: int = 1, label: str = "drain") -> d
         "deliveries_s": len(after) / span if span > 0 else 0.0,
         "steady_deliveries_s": steady_rate(after),
         "serve_cores": cpu / span if span > 0 else 0.0,
+        "postgres_cores": backends / span if span > 0 else 0.0,
+        "endpoint_cores": endpoint_cpu / span if span > 0 else 0.0,
         "timeline": timeline(after, released),
     }
 
@@ -85,6 +91,8 @@ def run(bench: Bench) -> ScenarioResult:
                 "first-to-last deliveries/s": round(measured["steady_deliveries_s"]),
                 "duplicates": measured["duplicates"],
                 "serve cores": round(measured["serve_cores"], 2),
+                "postgres cores": round(measured["postgres_cores"], 2),
+                "endpoint cores": round(measured["endpoint_cores"], 2),
             }
         )
         result.throughput["amebo drain"] = measured["timeline"]
