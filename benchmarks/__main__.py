@@ -7,6 +7,7 @@ import datetime
 import importlib
 import os
 import shlex
+import signal
 import sys
 import time
 import traceback
@@ -98,7 +99,12 @@ def run_one(bench: Bench, name: str) -> ScenarioResult:
     return result
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # unwinds the scenario, so its processes and database go too
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
     args = parse(sys.argv[1:] if argv is None else argv)
     names = list(SCENARIOS) if "all" in args.scenarios else list(dict.fromkeys(args.scenarios))
     plan = PLANS[args.mode]

@@ -71,7 +71,7 @@ class Recorder:
             self.released_at = time.monotonic()
             waiting, self.held = self.held or [], None
             for answer in waiting:
-                answer()
+                answer()  # a sender that gave up meanwhile closed its side: nothing to answer
             return orjson.dumps({"released_at": self.released_at})
         return None
 
@@ -125,11 +125,16 @@ class HttpServer(asyncio.Protocol):
         else:
             self._recorder.deliver(path, body)
             if self._recorder.held is not None:
-                self._recorder.held.append(lambda: transport.write(NO_CONTENT))
+                self._recorder.held.append(lambda: _answer(transport))
                 return
             transport.write(NO_CONTENT)
         if close:
             transport.close()
+
+
+def _answer(transport: Any) -> None:
+    if not transport.is_closing():
+        transport.write(NO_CONTENT)
 
 
 async def serve_lean(port: int) -> None:

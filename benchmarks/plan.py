@@ -22,6 +22,7 @@ class Plan:
     fanout_events: int
     scale_events: int
     scale_backlog: int
+    scale_busy_latency: bool  # also compare delivery latency at 1,000 events/s offered
     raw_seconds: float
     procrastinate_jobs: int
     procrastinate_concurrency: int
@@ -34,23 +35,24 @@ QUICK = Plan(
     mode="quick",
     warmup=0.3,
     publish_concurrency=(1, 8, 32, 64),
-    publish_seconds=2.0,
+    publish_seconds=1.5,
     batch_seconds=2.0,
     batch_concurrency=2,
     idle_rate=50.0,
     latency_rates=(100.0, 1000.0, 3000.0),
-    latency_seconds=1.5,
+    latency_seconds=1.0,
     drain_backlog=5_000,
     fanout_subscriptions=100,
     fanout_events=20,
-    scale_events=50_000,
-    scale_backlog=3_000,
+    scale_events=30_000,
+    scale_backlog=2_000,
+    scale_busy_latency=False,
     raw_seconds=1.0,
-    procrastinate_jobs=1_000,
+    procrastinate_jobs=500,
     procrastinate_concurrency=32,
-    original_backlog=50,
+    original_backlog=30,
     outbox_producers=8,
-    outbox_seconds=2.0,
+    outbox_seconds=1.5,
 )
 
 FULL = Plan(
@@ -68,6 +70,7 @@ FULL = Plan(
     fanout_events=500,
     scale_events=10_000_000,
     scale_backlog=50_000,
+    scale_busy_latency=True,
     raw_seconds=10.0,
     procrastinate_jobs=20_000,
     procrastinate_concurrency=32,

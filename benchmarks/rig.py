@@ -81,6 +81,12 @@ class Rig:
         return [[round(t - origin, 2), round(mb, 1)] for t, mb in self.memory.samples]
 
 
+# For rigs whose endpoint holds deliveries while a backlog is published: the held requests
+# must outlast that (amebo would otherwise time them out and retry), and a lease must outlast
+# the send timeout (amebo sends nothing it could not finish within its lease).
+HOLDING = {"AMEBO_DELIVERY_TIMEOUT": "600", "AMEBO_LEASE_SECONDS": "1200"}
+
+
 @contextlib.contextmanager
 def profiled(bench: Bench, label: str, pid: int) -> Iterator[None]:
     if not bench.profile:

@@ -16,7 +16,7 @@ import psycopg
 from benchmarks.bench import Bench
 from benchmarks.processes import backend_cpu_seconds, cpu_seconds
 from benchmarks.results import ScenarioResult
-from benchmarks.rig import Rig, amebo_rig
+from benchmarks.rig import HOLDING, Rig, amebo_rig
 from benchmarks.stats import steady_rate, timeline
 
 BATCH = 1000
@@ -78,7 +78,7 @@ def drain(rig: Rig, backlog: int, per_event: int = 1, label: str = "drain") -> d
 
 def run(bench: Bench) -> ScenarioResult:
     result = ScenarioResult("drain")
-    with amebo_rig(bench, "drain") as rig:
+    with amebo_rig(bench, "drain", env=HOLDING) as rig:
         measured = drain(rig, bench.plan.drain_backlog)
         result.add("deliveries/s", measured["deliveries_s"], "deliveries/s")
         result.rows.append(

@@ -11,7 +11,7 @@ import time
 
 from benchmarks.bench import Bench
 from benchmarks.results import ScenarioResult, load_row
-from benchmarks.rig import Rig, amebo_rig
+from benchmarks.rig import HOLDING, Rig, amebo_rig
 from benchmarks.stats import downsample, summary
 
 IDLE_SPACING = 0.1  # seconds between idle events: long enough for 100 deliveries each
@@ -21,7 +21,7 @@ def run(bench: Bench) -> ScenarioResult:
     plan = bench.plan
     fan = plan.fanout_subscriptions
     result = ScenarioResult("fanout")
-    with amebo_rig(bench, "fanout", subscribers=fan) as rig:
+    with amebo_rig(bench, "fanout", subscribers=fan, env=HOLDING) as rig:
         # 1. Publishing with a 100-way fan-out, while delivery is held back.
         rig.reset_endpoint()
         rig.endpoint.hold()

@@ -147,7 +147,7 @@ def _original_idle(bench: Bench, result: ScenarioResult, receiver: Any, base: Sp
     """One event at a time, as in amebo's "idle": publish returned -> endpoint received."""
     receiver.reset()
     idle = generate(
-        _with(base, mode="open", rate=5.0, duration=2.0, record_returns=True), bench.logs
+        _with(base, mode="open", rate=5.0, duration=1.5, record_returns=True), bench.logs
     )
     receiver.wait_for(sum(idle["statuses"].values()), timeout=60)
     latencies, missing = delivery_latencies(idle, receiver.received())

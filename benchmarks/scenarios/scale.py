@@ -15,7 +15,7 @@ from benchmarks import backfill
 from benchmarks.amebo_server import ACTION, APPLICATION
 from benchmarks.bench import Bench
 from benchmarks.results import ScenarioResult
-from benchmarks.rig import Rig, amebo_rig
+from benchmarks.rig import HOLDING, Rig, amebo_rig
 from benchmarks.scenarios.drain import drain
 from benchmarks.scenarios.latency import measure
 from benchmarks.stats import summary
@@ -42,8 +42,9 @@ def round_of_figures(rig: Rig) -> dict[str, Any]:
     idle_summary = summary(idle["delivery"])
     figures["idle delivery p50 ms"] = idle_summary.get("p50")
     figures["idle delivery p99 ms"] = idle_summary.get("p99")
-    busy = measure(rig, "1000/s", 1000.0, plan.latency_seconds)
-    figures["1000/s delivery p99 ms"] = summary(busy["delivery"]).get("p99")
+    if plan.scale_busy_latency:
+        busy = measure(rig, "1000/s", 1000.0, plan.latency_seconds)
+        figures["1000/s delivery p99 ms"] = summary(busy["delivery"]).get("p99")
     figures["drain deliveries/s"] = drain(rig, plan.scale_backlog)["deliveries_s"]
     return figures
 
@@ -58,7 +59,7 @@ def change(before: float | None, after: float | None, higher_is_better: bool) ->
 def run(bench: Bench) -> ScenarioResult:
     events = bench.plan.scale_events
     result = ScenarioResult("scale")
-    with amebo_rig(bench, "scale") as rig:
+    with amebo_rig(bench, "scale", env=HOLDING) as rig:
         started = time.monotonic()
         empty = round_of_figures(rig)
         filling = time.monotonic()
@@ -76,6 +77,8 @@ def run(bench: Bench) -> ScenarioResult:
         }
         bench.say(f"   scale: {result.data['seconds']}")
         for name, higher_is_better in COMPARED:
+            if name not in empty:
+                continue
             delta = change(empty[name], full[name], higher_is_better)
             result.rows.append(
                 {
