@@ -28,6 +28,7 @@ from aiohttp import web
 
 from amebo import projections
 from amebo.projections.rebuild import rebuild
+from tests.support.api import basic
 
 FULL = os.environ.get("AMEBO_FAULTS", "").lower() == "full"
 ADMIN_TOKEN = "fault-admin-token-0123456789abcdef"
@@ -188,6 +189,9 @@ class Endpoint:
         default_factory=collections.Counter
     )
     answers: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    # The amebo-attempt header of each completed OK, by (event, subscriber): tells a duplicate
+    # that was a retry after a failure (1, 2) from one sent again after a lost lease (1, 1).
+    attempts: dict[tuple[str, str], list[str]] = dataclasses.field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _changed: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
@@ -241,8 +245,9 @@ class Endpoint:
             assert request.transport is not None
             request.transport.close()
             return response
-        event_id = _event_id(body)
-        self.delivered[(event_id, request.match_info["subscriber"])] += 1
+        pair = (_event_id(body), request.match_info["subscriber"])
+        self.delivered[pair] += 1
+        self.attempts.setdefault(pair, []).append(request.headers.get("amebo-attempt", "?"))
         self._changed.set()
         return web.Response(status=204)
 
@@ -362,12 +367,6 @@ async def api_json(
 async def register(base_url: str, subscribers: Mapping[str, Endpoint]) -> dict[str, str]:
     """The producer "shop" and one subscribing application per name, each with a handler at
     its endpoint's /name. Returns the producer's Basic credentials."""
-    import base64
-
-    def basic(name: str) -> dict[str, str]:
-        token = base64.b64encode(f"{name}:{name}-secret-value".encode()).decode()
-        return {"Authorization": f"Basic {token}"}
-
     async with aiohttp.ClientSession() as session:
         for name in ("shop", *subscribers):
             await api_json(
@@ -381,7 +380,7 @@ async def register(base_url: str, subscribers: Mapping[str, Endpoint]) -> dict[s
             session,
             "POST",
             f"{base_url}/v1/actions",
-            basic("shop"),
+            basic("shop", "shop-secret-value"),
             {"action": ACTION, "application": "shop", "schemata": {"type": "object"}},
         )
         for name, endpoint in subscribers.items():
@@ -389,10 +388,10 @@ async def register(base_url: str, subscribers: Mapping[str, Endpoint]) -> dict[s
                 session,
                 "POST",
                 f"{base_url}/v1/subscriptions",
-                basic(name),
+                basic(name, f"{name}-secret-value"),
                 {"application": name, "action": ACTION, "handler": f"{endpoint.url}/{name}"},
             )
-    return basic("shop")
+    return basic("shop", "shop-secret-value")
 
 
 # The tally ---------------------------------------------------------------------------------

