@@ -27,7 +27,7 @@ from amebo.documents import MAX_DEPTH, unstorable
 from amebo.errors import AmeboError, Detail
 from amebo.eventlog import Fact, record
 from amebo.publishing import ActionCatalog, Publication, check, publish_in
-from amebo.wakeup import wait
+from amebo.wakeup import being_cancelled, wait
 
 log = structlog.get_logger(__name__)
 
@@ -230,6 +230,8 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+                if being_cancelled():
+                    raise
                 log.warning("outbox relay failed; will retry", error=str(error))
                 await wait(self._wake, self._config.poll_interval)
                 continue

@@ -33,7 +33,9 @@ from amebo.wakeup import Listener
 CONNECTION_OPTIONS: dict[str, Any] = {
     "autocommit": True,
     "prepare_threshold": 1,
-    "options": "-c plan_cache_mode=force_generic_plan",
+    # A statement waiting on a lock (a rebuild, an operator's lock on the log) fails after
+    # 30 s with a clear 503 instead of holding a request and a connection indefinitely.
+    "options": "-c plan_cache_mode=force_generic_plan -c statement_timeout=30000",
 }
 
 

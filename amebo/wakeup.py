@@ -30,6 +30,14 @@ async def wait(event: asyncio.Event, timeout: float) -> None:
             await event.wait()
 
 
+def being_cancelled() -> bool:
+    """Whether the running task has a cancel pending. A cancel that interrupts a query can
+    surface as a database error instead of CancelledError; loops that retry on database
+    errors check this so that they still stop."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class Listener:
     """One LISTEN connection for every channel this process cares about."""
 

@@ -60,9 +60,17 @@ def migrate(url: str) -> list[Migration]:
             )
             rows = conn.execute("SELECT version FROM amebo.schema_migrations").fetchall()
             done = {version for (version,) in rows}
+            newest = max(done, default=0)
             for migration in available_migrations():
                 if migration.version in done:
                     continue
+                if migration.version < newest:
+                    log.warning(
+                        "applying a migration numbered below one already applied",
+                        version=migration.version,
+                        name=migration.name,
+                        newest_applied=newest,
+                    )
                 with conn.transaction():
                     conn.execute(migration.statements())
                     conn.execute(

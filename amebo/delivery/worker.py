@@ -27,7 +27,7 @@ from amebo.delivery.retry import RetryPolicy
 from amebo.eventlog import Fact, record
 from amebo.registry import deactivation_fact
 from amebo.sinks import Result, Sink
-from amebo.wakeup import wait
+from amebo.wakeup import being_cancelled, wait
 
 log = structlog.get_logger(__name__)
 
@@ -143,6 +143,8 @@ class DeliveryWorker:
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+                if being_cancelled():
+                    raise
                 log.warning("claim failed; will retry", error=str(error))
                 await wait(self._wake, self._config.poll_interval)
 
@@ -257,6 +259,8 @@ class DeliveryWorker:
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+                if being_cancelled():
+                    raise
                 log.warning("recording outcomes failed; will retry", error=str(error))
                 await asyncio.sleep(0.5)  # back off from a failing database, then retry
                 self._outcomes_ready.set()
@@ -317,5 +321,7 @@ class DeliveryWorker:
             except asyncio.CancelledError:
                 raise
             except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+                if being_cancelled():
+                    raise
                 log.warning("bulk retry failed; will retry", error=str(error))
             await wait(self._jobs_wake, self._config.poll_interval)
