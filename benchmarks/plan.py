@@ -20,6 +20,7 @@ class Plan:
     drain_backlog: int
     fanout_subscriptions: int
     fanout_events: int
+    fanout_idle_events: int
     scale_events: int
     scale_backlog: int
     scale_busy_latency: bool  # also compare delivery latency at 1,000 events/s offered
@@ -44,6 +45,7 @@ QUICK = Plan(
     drain_backlog=5_000,
     fanout_subscriptions=100,
     fanout_events=20,
+    fanout_idle_events=8,
     scale_events=30_000,
     scale_backlog=2_000,
     scale_busy_latency=False,
@@ -68,6 +70,7 @@ FULL = Plan(
     drain_backlog=50_000,
     fanout_subscriptions=100,
     fanout_events=500,
+    fanout_idle_events=40,
     scale_events=10_000_000,
     scale_backlog=50_000,
     scale_busy_latency=True,
