@@ -96,6 +96,20 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _seconds_or_off(env: Mapping[str, str], name: str, default: float) -> float:
+    """Seconds, where 0 turns the limit off."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} must be 0 (off) or more")
+    return value
+
+
 def _schedule(env: Mapping[str, str], name: str) -> tuple[float, ...]:
     raw = env.get(name)
     if not raw:
@@ -155,6 +169,7 @@ class Settings:
     outbound_allow: tuple[str, ...] = ()
     outbound_deny: tuple[str, ...] = ()
     outbound_hardened: bool = False
+    statement_timeout: float = 30.0  # 0: the server's own setting applies
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -186,6 +201,7 @@ class Settings:
             outbound_allow=_networks(env, "AMEBO_OUTBOUND_ALLOW"),
             outbound_deny=_networks(env, "AMEBO_OUTBOUND_DENY"),
             outbound_hardened=_profile(env, "AMEBO_OUTBOUND_PROFILE"),
+            statement_timeout=_seconds_or_off(env, "AMEBO_STATEMENT_TIMEOUT", 30.0),
         )
 
     def __post_init__(self) -> None:

@@ -28,26 +28,30 @@ from amebo.sinks.http import HttpSink
 from amebo.sinks.policy import NetworkPolicy
 from amebo.wakeup import Listener
 
-# amebo's statements take arrays and are the same shape every time: a generic plan, prepared
-# at first use, saves planning that otherwise costs more than running them.
-CONNECTION_OPTIONS: dict[str, Any] = {
-    "autocommit": True,
-    "prepare_threshold": 1,
-    # A statement waiting on a lock (a rebuild, an operator's lock on the log) fails after
-    # 30 s with a clear 503 instead of holding a request and a connection indefinitely.
-    "options": "-c plan_cache_mode=force_generic_plan -c statement_timeout=30000",
-}
+def connection_options(statement_timeout: float = 30.0) -> dict[str, Any]:
+    """How amebo opens every database connection.
+
+    amebo's statements take arrays and are the same shape every time: a generic plan, prepared
+    at first use, saves planning that otherwise costs more than running them. A statement
+    waiting on a lock (a rebuild, an operator's lock on the log) fails after
+    ``statement_timeout`` seconds with a clear 503 instead of holding a request and a
+    connection indefinitely; 0 leaves the server's own setting (database or role) in force.
+    """
+    options = "-c plan_cache_mode=force_generic_plan"
+    if statement_timeout > 0:
+        options += f" -c statement_timeout={max(1, round(statement_timeout * 1000))}"
+    return {"autocommit": True, "prepare_threshold": 1, "options": options}
 
 
 @contextlib.asynccontextmanager
 async def open_pool(
-    url: str, max_size: int = 20
+    url: str, max_size: int = 20, statement_timeout: float = 30.0
 ) -> AsyncIterator[psycopg_pool.AsyncConnectionPool[Any]]:
     pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
         url,
         min_size=2,
         max_size=max_size,
-        kwargs=CONNECTION_OPTIONS,
+        kwargs=connection_options(statement_timeout),
         open=False,
         timeout=10,
     )
@@ -116,7 +120,7 @@ class Runtime:
 async def running(settings: Settings, url: str, deliver: bool = True) -> AsyncIterator[Runtime]:
     """Publisher and (unless ``deliver`` is false) worker and outbox relay started; the app
     not yet served."""
-    async with open_pool(url) as pool:
+    async with open_pool(url, statement_timeout=settings.statement_timeout) as pool:
         worker = build_worker(pool, settings)
         publisher = Publisher(pool, on_commit=worker.wake)
         catalog = ActionCatalog(pool)

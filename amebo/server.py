@@ -64,7 +64,7 @@ async def serve_async(
 
 async def worker_async(settings: Settings, url: str) -> None:
     stop = _stop_requested()
-    async with open_pool(url, max_size=6) as pool:
+    async with open_pool(url, max_size=6, statement_timeout=settings.statement_timeout) as pool:
         worker = build_worker(pool, settings)
         relay = build_relay(pool, settings, ActionCatalog(pool), worker)
         listener = build_listener(url, worker, relay)

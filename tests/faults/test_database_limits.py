@@ -57,7 +57,8 @@ async def test_statement_timeout_is_a_clear_503(database_url: str, tmp_path: Pat
     await endpoint.start()
     try:
         async with processes() as started:
-            serve = AmeboProcess("serve", database_url, tmp_path)
+            # amebo's own limit off, so the database's setting is the one in force.
+            serve = AmeboProcess("serve", database_url, tmp_path, AMEBO_STATEMENT_TIMEOUT="0")
             started.append(serve)
             await serve.start()
             auth = await register(serve.url, dict.fromkeys(SUBSCRIBERS, endpoint))

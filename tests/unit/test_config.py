@@ -46,6 +46,7 @@ def test_every_documented_variable_is_read() -> None:
             "AMEBO_LOG_LEVEL": "WARNING",
             "AMEBO_RETRY_SCHEDULE": "1,2.5,60",
             "AMEBO_MAX_BODY_BYTES": "2048",
+            "AMEBO_STATEMENT_TIMEOUT": "0",
         }
     )
     assert settings.database_url == "postgresql://amebo@db/amebo"
@@ -56,6 +57,7 @@ def test_every_documented_variable_is_read() -> None:
     assert settings.log_level == "warning"
     assert settings.retry_schedule == (1.0, 2.5, 60.0)
     assert settings.max_body_bytes == 2048
+    assert settings.statement_timeout == 0
 
 
 @pytest.mark.parametrize(
@@ -113,6 +115,7 @@ def test_bad_workers(text: str) -> None:
             "10.0.0.0/99",
             "AMEBO_OUTBOUND_DENY: '10.0.0.0/99' is not a network",
         ),
+        ("AMEBO_STATEMENT_TIMEOUT", "-1", "AMEBO_STATEMENT_TIMEOUT='-1' must be 0 (off) or more"),
         ("AMEBO_OUTBOUND_PROFILE", "strict", "AMEBO_OUTBOUND_PROFILE='strict' must be 'open'"),
     ],
 )
@@ -128,3 +131,10 @@ def test_settings_are_frozen_and_replaced_whole() -> None:
     assert (settings.port, changed.port) == (8701, 9000)
     with pytest.raises(AttributeError):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_the_statement_timeout_reaches_every_connection_unless_it_is_off() -> None:
+    from amebo.runtime import connection_options
+
+    assert "statement_timeout=300 " in connection_options(0.3)["options"] + " "
+    assert "statement_timeout" not in connection_options(0)["options"]
