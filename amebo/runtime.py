@@ -28,6 +28,7 @@ from amebo.sinks.http import HttpSink
 from amebo.sinks.policy import NetworkPolicy
 from amebo.wakeup import Listener
 
+
 def connection_options(statement_timeout: float = 30.0) -> dict[str, Any]:
     """How amebo opens every database connection.
 

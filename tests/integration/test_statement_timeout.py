@@ -27,4 +27,3 @@ async def test_a_publish_waiting_on_a_locked_log_gets_a_503_after_the_timeout(
         # The lock gone, the same request is accepted.
         accepted = await api.publish(auth, "orders.v1.placed", {})
         assert accepted["id"]
-
