@@ -1,8 +1,10 @@
 """``publish``: HTTP publish in a closed loop at several concurrencies.
 
-Each event fans out to one subscription, as in use, so delivery competes for the same cores;
-one more run at concurrency 32 publishes an action nobody subscribes to, isolating the
-publish path. Between runs, delivery is allowed to catch up.
+Each event fans out to one subscription, as in use, so delivery competes for the same cores.
+Two more runs at concurrency 32 isolate the publish path: one with the endpoint holding its
+requests (each event still fans out to a pending delivery, but sending waits, as when
+subscribers lag; `drain` measures sending), and one on an action nobody subscribes to.
+Between runs, delivery is allowed to catch up.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from benchmarks.rig import amebo_rig
 from benchmarks.stats import downsample, summary
 
 UNSUBSCRIBED = "bench.v1.unsubscribed"
+HELD = "c=32 deliveries held"
 
 
 def run(bench: Bench) -> ScenarioResult:
@@ -25,14 +28,19 @@ def run(bench: Bench) -> ScenarioResult:
             "/v1/actions",
             {"action": UNSUBSCRIBED, "application": APPLICATION, "schemata": SCHEMA},
         )
-        runs = [(f"c={c}", c, None) for c in plan.publish_concurrency]
-        runs.append(("c=32 unsubscribed", 32, UNSUBSCRIBED))
+        runs = [(f"c={c}", c, None, False) for c in plan.publish_concurrency]
+        runs.append((HELD, 32, None, True))
+        runs.append(("c=32 unsubscribed", 32, UNSUBSCRIBED, False))
         with bench.progress(len(runs), "publish", unit="run") as bar:
-            for label, concurrency, action in runs:
+            for label, concurrency, action, held in runs:
                 spec = rig.spec(concurrency=concurrency, duration=plan.publish_seconds)
                 if action:
                     spec.action = action
+                if held:
+                    rig.endpoint.hold()
                 load = rig.generate(spec)
+                if held:
+                    rig.endpoint.release()
                 latency = summary(load["latencies_ms"])
                 result.rows.append(load_row(label, load, latency))
                 result.latency[label] = downsample(load["latencies_ms"])
