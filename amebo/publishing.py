@@ -112,17 +112,18 @@ async def publish_in(
     )
     if keys:
         await conn.execute(query("events_lock_dedupers"), {"keys": keys})
-    cursor = await conn.execute(
-        query("events_publish"),
+    events = [
         {
-            "ids": [p.id or uuid7() for p in publications],
-            "actions": [p.action for p in publications],
-            "applications": [p.application for p in publications],
-            "dedupers": [p.deduper for p in publications],
-            "payloads": Jsonb([p.payload for p in publications]),
-            "metadata": Jsonb([p.metadata for p in publications]),
-        },
-    )
+            "id": p.id or uuid7(),
+            "action": p.action,
+            "application": p.application,
+            "deduper": p.deduper,
+            "payload": p.payload,
+            "metadata": p.metadata,
+        }
+        for p in publications
+    ]
+    cursor = await conn.execute(query("events_publish"), {"events": Jsonb(events)})
     rows = await cursor.fetchall()
     appended = [(row[2], "event.published") for row in rows if row[2] is not None]
     appended.sort()

@@ -15,7 +15,7 @@ TABLES = (
 )
 
 HANDLERS: Mapping[str, tuple[str, ...]] = {
-    "event.published": ("apply_event_published", "apply_event_fanned_out"),
+    "event.published": ("apply_event_published",),
     "delivery.attempted": ("apply_delivery_attempted",),
     "delivery.retry_requested": ("apply_delivery_retry_requested",),
     "subscription.deactivated": ("apply_subscription_deactivated_deliveries",),

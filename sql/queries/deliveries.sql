@@ -1,12 +1,33 @@
 -- name: delivery_claim
 -- Leases up to %(limit)s due deliveries in one statement and returns what sending needs.
 -- A lease moves run_at to its expiry: if this worker dies, the row falls due again then.
-WITH ready AS (
+--
+-- Subscriptions whose endpoint is saturated (%(busy)s) are skipped without reading their
+-- backlog: a skip scan finds the subscriptions with queued work, each gives its oldest due
+-- rows (a fair share, so one backlog cannot crowd out the rest), and the oldest of those are
+-- locked. Cost follows the subscriptions with work and the rows claimed, not the queue.
+WITH eligible AS (
+    SELECT subscription_id
+    FROM amebo.queued_subscriptions() AS subscription_id
+    WHERE subscription_id <> ALL(%(busy)s::uuid[])
+), candidates AS (
+    SELECT due.delivery_id
+    FROM eligible
+    CROSS JOIN LATERAL (
+        SELECT q.delivery_id, q.run_at
+        FROM amebo.delivery_queue AS q
+        WHERE q.subscription_id = eligible.subscription_id AND q.run_at <= now()
+        ORDER BY q.subscription_id, q.run_at  -- the (subscription_id, run_at) index's order
+        LIMIT (SELECT ceil(2.0 * %(limit)s / greatest(count(*), 1)) FROM eligible)
+    ) AS due
+    ORDER BY due.run_at
+    LIMIT %(limit)s
+), ready AS (
+    -- Locked by primary key; run_at is checked again on the locked row, so a row another
+    -- worker claimed meanwhile is left alone.
     SELECT delivery_id
     FROM amebo.delivery_queue
-    WHERE run_at <= now() AND subscription_id <> ALL(%(busy)s::uuid[])
-    ORDER BY run_at
-    LIMIT %(limit)s
+    WHERE delivery_id = ANY(ARRAY(SELECT delivery_id FROM candidates)) AND run_at <= now()
     FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE amebo.delivery_queue AS q
@@ -35,8 +56,16 @@ JOIN unnest(%(ids)s::uuid[], %(tokens)s::uuid[]) AS held (delivery_id, token)
 FOR UPDATE OF q
 
 -- name: delivery_next_due
-SELECT extract(epoch FROM min(run_at) - now())::float8
-FROM amebo.delivery_queue
+-- Seconds until the earliest run_at: each subscription's first row, by the index.
+SELECT extract(epoch FROM min(first.run_at) - now())::float8
+FROM amebo.queued_subscriptions() AS queued (subscription_id)
+CROSS JOIN LATERAL (
+    SELECT q.run_at
+    FROM amebo.delivery_queue AS q
+    WHERE q.subscription_id = queued.subscription_id
+    ORDER BY q.subscription_id, q.run_at
+    LIMIT 1
+) AS first
 
 -- name: delivery_list_for_event
 SELECT d.id

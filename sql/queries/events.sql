@@ -9,54 +9,58 @@ FROM unnest(%(keys)s::bigint[]) AS key
 -- before (earlier in this batch or in an earlier one) get the first event's id. Each fact
 -- names the subscriptions the event fans out to, so the fan-out is replayable.
 WITH input AS (
-    -- Payloads and metadata arrive as one JSON array each: one value to encode, not many.
-    SELECT i.id, i.action, i.application, i.deduper, p.payload, m.metadata, i.ord,
-           CASE WHEN i.deduper IS NULL THEN 'id:' || i.id ELSE 'deduper:' || i.deduper END
-               AS dedupe_key
-    FROM unnest(%(ids)s::uuid[], %(actions)s::text[], %(applications)s::text[],
-                %(dedupers)s::text[])
-        WITH ORDINALITY AS i (id, action, application, deduper, ord)
-    JOIN jsonb_array_elements(%(payloads)s::jsonb) WITH ORDINALITY AS p (payload, ord)
-        USING (ord)
-    JOIN jsonb_array_elements(%(metadata)s::jsonb) WITH ORDINALITY AS m (metadata, ord)
-        USING (ord)
+    -- The batch arrives as one JSON array of objects: encoded in one call, not element by
+    -- element.
+    SELECT e.id, e.action, e.application, e.deduper, e.payload, e.metadata, e.ord
+    FROM ROWS FROM (
+        jsonb_to_recordset(%(events)s::jsonb) AS (id uuid, action text, application text,
+                                                   deduper text, payload jsonb, metadata jsonb)
+    ) WITH ORDINALITY AS e (id, action, application, deduper, payload, metadata, ord)
 ), firsts AS (
-    SELECT DISTINCT ON (action, dedupe_key) *
+    -- The first row of each deduper in the batch; a row without one is its own first.
+    SELECT DISTINCT ON (action, deduper) action, deduper, ord AS first_ord
     FROM input
-    ORDER BY action, dedupe_key, ord
+    WHERE deduper IS NOT NULL
+    ORDER BY action, deduper, ord
+), resolved AS (
+    SELECT i.*, coalesce(f.first_ord, i.ord) AS first_ord
+    FROM input AS i
+    LEFT JOIN firsts AS f ON f.action = i.action AND f.deduper = i.deduper
 ), known AS (
-    SELECT f.ord, e.id
+    SELECT f.first_ord, e.id
     FROM firsts AS f
     JOIN amebo.events AS e ON e.action = f.action AND e.deduper = f.deduper
-    WHERE f.deduper IS NOT NULL
+), targets AS (
+    -- Looked up once per action in the batch, not once per event.
+    SELECT s.action, jsonb_agg(s.id ORDER BY s.id) AS ids
+    FROM amebo.subscriptions AS s
+    WHERE s.active AND s.action IN (SELECT DISTINCT action FROM input)
+    GROUP BY s.action
 ), appended AS (
     INSERT INTO amebo.log (stream, type, data, metadata)
-    SELECT 'event-' || f.id, 'event.published',
+    SELECT 'event-' || r.id, 'event.published',
            jsonb_build_object(
-               'id', f.id, 'action', f.action, 'application', f.application,
-               'deduper', f.deduper, 'payload', f.payload,
-               'subscriptions', coalesce(targets.ids, '[]'::jsonb)),
-           f.metadata
-    FROM firsts AS f
-    LEFT JOIN LATERAL (
-        SELECT jsonb_agg(s.id ORDER BY s.id) AS ids
-        FROM amebo.subscriptions AS s
-        WHERE s.action = f.action AND s.active
-    ) AS targets ON true
-    WHERE NOT EXISTS (SELECT 1 FROM known AS k WHERE k.ord = f.ord)
-    ORDER BY f.ord
+               'id', r.id, 'action', r.action, 'application', r.application,
+               'deduper', r.deduper, 'payload', r.payload,
+               'subscriptions', coalesce(t.ids, '[]'::jsonb)),
+           r.metadata
+    FROM resolved AS r
+    LEFT JOIN targets AS t ON t.action = r.action
+    WHERE r.ord = r.first_ord
+      AND NOT EXISTS (SELECT 1 FROM known AS k WHERE k.first_ord = r.ord)
+    ORDER BY r.ord
     RETURNING position, (data ->> 'id')::uuid AS id,
               jsonb_array_length(data -> 'subscriptions') AS fanout
 )
-SELECT coalesce(k.id, f.id) AS id,
-       (a.position IS NOT NULL AND i.ord = f.ord) AS created,
-       CASE WHEN i.ord = f.ord THEN a.position END AS position,
-       CASE WHEN i.ord = f.ord THEN a.fanout ELSE 0 END AS fanout
-FROM input AS i
-JOIN firsts AS f ON f.action = i.action AND f.dedupe_key = i.dedupe_key
-LEFT JOIN known AS k ON k.ord = f.ord
-LEFT JOIN appended AS a ON a.id = f.id
-ORDER BY i.ord
+SELECT coalesce(k.id, first.id) AS id,
+       (r.ord = r.first_ord AND a.position IS NOT NULL) AS created,
+       CASE WHEN r.ord = r.first_ord THEN a.position END AS position,
+       CASE WHEN r.ord = r.first_ord THEN a.fanout ELSE 0 END AS fanout
+FROM resolved AS r
+JOIN input AS first ON first.ord = r.first_ord
+LEFT JOIN known AS k ON k.first_ord = r.first_ord
+LEFT JOIN appended AS a ON a.id = first.id
+ORDER BY r.ord
 
 -- name: events_wake_workers
 SELECT pg_notify('amebo_deliveries', '')

@@ -1,26 +1,26 @@
 -- name: apply_event_published
--- The events read model: one row per accepted event, pointing at its payload in the log.
-INSERT INTO amebo.events (id, action, application, deduper, position, published_at)
-SELECT (data ->> 'id')::uuid, data ->> 'action', data ->> 'application', data ->> 'deduper',
-       position, recorded_at
-FROM amebo.log
-WHERE position = ANY(%(positions)s::bigint[])
-
--- name: apply_event_fanned_out
--- One pending delivery per subscription the event was fanned out to (recorded in the fact,
--- so a rebuild yields the same rows). Delivery ids derive from the pair, never at random.
-WITH fanout AS (
-    SELECT (l.data ->> 'id')::uuid AS event_id, target.subscription_id::uuid AS subscription_id,
-           l.recorded_at
-    FROM amebo.log AS l
-    CROSS JOIN LATERAL jsonb_array_elements_text(l.data -> 'subscriptions') AS target (subscription_id)
-    WHERE l.position = ANY(%(positions)s::bigint[])
+-- One read of the facts feeds two read models: the events (one row per accepted event,
+-- pointing at its payload in the log) and one pending delivery per subscription the event
+-- was fanned out to (recorded in the fact, so a rebuild yields the same rows). Delivery ids
+-- derive from the pair, never at random.
+WITH published AS (
+    SELECT (data ->> 'id')::uuid AS event_id, data, position, recorded_at
+    FROM amebo.log
+    WHERE position = ANY(%(positions)s::bigint[])
+), event AS (
+    INSERT INTO amebo.events (id, action, application, deduper, position, published_at)
+    SELECT event_id, data ->> 'action', data ->> 'application', data ->> 'deduper', position,
+           recorded_at
+    FROM published
 ), created AS (
     INSERT INTO amebo.deliveries
         (id, event_id, subscription_id, status, attempts, next_attempt_at, created_at, updated_at)
-    SELECT md5(event_id::text || subscription_id::text)::uuid, event_id, subscription_id,
-           'pending', 0, recorded_at, recorded_at, recorded_at
-    FROM fanout
+    SELECT md5(p.event_id::text || target.subscription_id::uuid::text)::uuid, p.event_id,
+           target.subscription_id::uuid, 'pending', 0, p.recorded_at, p.recorded_at,
+           p.recorded_at
+    FROM published AS p
+    CROSS JOIN LATERAL jsonb_array_elements_text(p.data -> 'subscriptions')
+        AS target (subscription_id)
     RETURNING id, event_id, subscription_id, next_attempt_at
 )
 INSERT INTO amebo.delivery_queue (delivery_id, event_id, subscription_id, attempt, run_at)
