@@ -128,13 +128,9 @@ async def publish_in(
     appended = [(row[2], "event.published") for row in rows if row[2] is not None]
     appended.sort()
     await projections.apply(conn, appended)
-    if any(fanout for *_, fanout in rows):
-        # Once per transaction, and only when there is something to deliver: NOTIFY takes a
-        # global lock at commit.
-        await conn.execute(query("events_wake_workers"))
     return [
         Published(id=event_id, created=created, deliveries=fanout or 0)
-        for event_id, created, _, fanout in rows
+        for event_id, created, _, fanout, _ in rows
     ]
 
 

@@ -51,11 +51,18 @@ WITH input AS (
     ORDER BY r.ord
     RETURNING position, (data ->> 'id')::uuid AS id,
               jsonb_array_length(data -> 'subscriptions') AS fanout
+), wake AS (
+    -- Workers in other processes hear of new deliveries at commit, from one NOTIFY per
+    -- transaction and only when there is something to deliver (it takes a global lock at
+    -- commit). Sent from here, it costs no round trip of its own.
+    SELECT pg_notify('amebo_deliveries', '')
+    WHERE EXISTS (SELECT 1 FROM appended WHERE fanout > 0)
 )
 SELECT coalesce(k.id, first.id) AS id,
        (r.ord = r.first_ord AND a.position IS NOT NULL) AS created,
        CASE WHEN r.ord = r.first_ord THEN a.position END AS position,
-       CASE WHEN r.ord = r.first_ord THEN a.fanout ELSE 0 END AS fanout
+       CASE WHEN r.ord = r.first_ord THEN a.fanout ELSE 0 END AS fanout,
+       (SELECT count(*) FROM wake) AS notified
 FROM resolved AS r
 JOIN input AS first ON first.ord = r.first_ord
 LEFT JOIN known AS k ON k.first_ord = r.first_ord

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import psycopg
 from aiohttp import web
 
 from amebo.delivery.worker import CHANNEL, JOBS_CHANNEL
@@ -83,3 +84,24 @@ async def test_subscription_retry_schedule_overrides_the_global_one(
         first, second = await receiver.wait_for(2, timeout=10)
         gap = float(second.headers["webhook-timestamp"]) - float(first.headers["webhook-timestamp"])
         assert gap < 3
+
+
+async def test_a_publish_notifies_once_per_transaction_and_only_with_deliveries(
+    database_url: str, receiver: Receiver
+) -> None:
+    async with amebo_api(database_url, deliver=False) as api:
+        auth = await api.register_application("shop")
+        await api.register_action(auth, "shop", "orders.v1.placed")
+        await api.register_action(auth, "shop", "orders.v1.ignored")
+        await api.subscribe(auth, "shop", "orders.v1.placed", receiver.url)
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as ear:
+            await ear.execute(f"LISTEN {CHANNEL}")
+            await api.publish(auth, "orders.v1.ignored", {"n": 0})  # nobody to deliver to
+            batch = [{"action": "orders.v1.placed", "payload": {"n": n}} for n in range(5)]
+            response = await api.client.post(
+                "/v1/events/batch", json={"events": batch}, headers=auth
+            )
+            assert response.status == 200, await response.text()
+            heard = [n async for n in ear.notifies(timeout=0.5)]
+    # Five events, five deliveries, one transaction: one NOTIFY; none for the ignored one.
+    assert [n.channel for n in heard] == [CHANNEL]
