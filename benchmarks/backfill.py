@@ -45,7 +45,7 @@ WITH numbered AS (
     FROM published
     RETURNING id, published_at
 ), delivered AS (
-    SELECT id AS event_id, md5(id::text || %(subscription)s)::uuid AS delivery_id,
+    SELECT id AS event_id, amebo.delivery_id(id, %(subscription)s::uuid) AS delivery_id,
            published_at + interval '2 milliseconds' AS at
     FROM events
 ), attempted AS (

@@ -15,7 +15,7 @@ WITH published AS (
 ), created AS (
     INSERT INTO amebo.deliveries
         (id, event_id, subscription_id, status, attempts, next_attempt_at, created_at, updated_at)
-    SELECT md5(p.event_id::text || target.subscription_id::uuid::text)::uuid, p.event_id,
+    SELECT amebo.delivery_id(p.event_id, target.subscription_id::uuid), p.event_id,
            target.subscription_id::uuid, 'pending', 0, p.recorded_at, p.recorded_at,
            p.recorded_at
     FROM published AS p
