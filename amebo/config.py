@@ -110,6 +110,20 @@ def _seconds_or_off(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _count_or_off(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole number, where 0 turns the behaviour off."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} must be 0 (off) or more")
+    return value
+
+
 def _schedule(env: Mapping[str, str], name: str) -> tuple[float, ...]:
     raw = env.get(name)
     if not raw:
@@ -170,6 +184,7 @@ class Settings:
     outbound_deny: tuple[str, ...] = ()
     outbound_hardened: bool = False
     statement_timeout: float = 30.0  # 0: the server's own setting applies
+    queue_vacuum_after: int = 1000  # 0: leave the delivery queue to autovacuum
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -202,6 +217,7 @@ class Settings:
             outbound_deny=_networks(env, "AMEBO_OUTBOUND_DENY"),
             outbound_hardened=_profile(env, "AMEBO_OUTBOUND_PROFILE"),
             statement_timeout=_seconds_or_off(env, "AMEBO_STATEMENT_TIMEOUT", 30.0),
+            queue_vacuum_after=_count_or_off(env, "AMEBO_QUEUE_VACUUM_AFTER", 1000),
         )
 
     def __post_init__(self) -> None:

@@ -79,6 +79,7 @@ def build_worker(pool: psycopg_pool.AsyncConnectionPool[Any], settings: Settings
         lease_seconds=settings.lease_seconds,
         send_timeout=settings.delivery_timeout,
         poll_interval=settings.poll_interval,
+        vacuum_after=settings.queue_vacuum_after,
         breaker=BreakerConfig(
             threshold=settings.breaker_threshold,
             cooldown_min=settings.breaker_cooldown_min,

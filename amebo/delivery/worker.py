@@ -24,6 +24,7 @@ from amebo.db.sql import query
 from amebo.delivery.breaker import BreakerConfig, record_health
 from amebo.delivery.envelope import Message, wrap
 from amebo.delivery.retry import RetryPolicy
+from amebo.delivery.upkeep import QueueVacuum
 from amebo.eventlog import Fact, record
 from amebo.registry import deactivation_fact
 from amebo.sinks import Result, Sink
@@ -45,6 +46,7 @@ class WorkerConfig:
     send_timeout: float = 15.0
     poll_interval: float = 5.0
     breaker: BreakerConfig = dataclasses.field(default_factory=BreakerConfig)
+    vacuum_after: int = 1000  # finished deliveries between vacuums of the queue; 0: never
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +105,7 @@ class DeliveryWorker:
         self._jobs_wake = asyncio.Event()
         self._smallest_claim = max(1, min(config.batch_size, config.concurrency) // 4)
         self.recorded = asyncio.Event()  # test signal: set after each recorded batch
+        self.queue_vacuum = QueueVacuum(pool, config.vacuum_after)
 
     def wake(self) -> None:
         self._wake.set()
@@ -115,6 +118,7 @@ class DeliveryWorker:
             asyncio.create_task(self._claim_loop(), name="amebo-claim"),
             asyncio.create_task(self._record_loop(), name="amebo-record"),
             asyncio.create_task(self._bulk_retry_loop(), name="amebo-bulk-retry"),
+            asyncio.create_task(self.queue_vacuum.run(), name="amebo-queue-vacuum"),
         ]
 
     async def stop(self) -> None:
@@ -306,6 +310,7 @@ class DeliveryWorker:
                 await record(conn, ended)
                 for fact in ended:
                     log.warning("subscription deactivated", **fact.data)
+        self.queue_vacuum.note_finished(sum(o.status != "failed" for o in kept))
         if len(kept) < len(outcomes):
             log.info("outcomes dropped: lease lost", count=len(outcomes) - len(kept))
 

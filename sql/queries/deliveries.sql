@@ -147,3 +147,14 @@ WHERE id = %(id)s
 -- then holds them in the order they took effect, and a rebuild agrees with the live tables.
 SELECT (SELECT 1 FROM amebo.delivery_queue WHERE delivery_id = %(id)s FOR UPDATE),
        (SELECT status::text FROM amebo.deliveries WHERE id = %(id)s FOR UPDATE)
+
+-- name: delivery_queue_upkeep_lock
+-- One worker at a time vacuums the queue (amebo/delivery/upkeep.py); the key is arbitrary
+-- but fixed.
+SELECT pg_try_advisory_lock(7318100052001)
+
+-- name: delivery_queue_upkeep_unlock
+SELECT pg_advisory_unlock(7318100052001)
+
+-- name: delivery_queue_vacuum
+VACUUM amebo.delivery_queue
