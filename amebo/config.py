@@ -6,6 +6,7 @@ import dataclasses
 import ipaddress
 import os
 from collections.abc import Mapping
+from typing import TypeVar
 
 
 class ConfigError(ValueError):
@@ -70,57 +71,29 @@ def _log_level(env: Mapping[str, str], name: str) -> str:
     return raw
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+Number = TypeVar("Number", int, float)
+_WHAT = {int: "a whole number", float: "a number"}
+
+
+def _number(
+    kind: type[Number],
+    env: Mapping[str, str],
+    name: str,
+    default: Number,
+    zero_is_off: bool = False,
+) -> Number:
+    """A number greater than zero; or, where ``zero_is_off``, 0 (off) or more."""
     raw = env.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be greater than zero")
-    return value
-
-
-def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be greater than zero")
-    return value
-
-
-def _seconds_or_off(env: Mapping[str, str], name: str, default: float) -> float:
-    """Seconds, where 0 turns the limit off."""
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
-    if value < 0:
+        raise ConfigError(f"{name}={raw!r} is not {_WHAT[kind]}") from None
+    if zero_is_off and value < 0:
         raise ConfigError(f"{name}={raw!r} must be 0 (off) or more")
-    return value
-
-
-def _count_or_off(env: Mapping[str, str], name: str, default: int) -> int:
-    """A whole number, where 0 turns the behaviour off."""
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if value < 0:
-        raise ConfigError(f"{name}={raw!r} must be 0 (off) or more")
+    if not zero_is_off and value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be greater than zero")
     return value
 
 
@@ -197,27 +170,31 @@ class Settings:
             port=port,
             workers=_workers(env, "AMEBO_WORKERS"),
             admin_token=env.get("AMEBO_ADMIN_TOKEN") or None,
-            login_failures_per_name=_positive_int(env, "AMEBO_LOGIN_FAILURES_PER_NAME", 10),
-            login_failures_per_address=_positive_int(env, "AMEBO_LOGIN_FAILURES_PER_ADDRESS", 30),
-            max_body_bytes=_positive_int(env, "AMEBO_MAX_BODY_BYTES", 1_048_576),
-            delivery_timeout=_positive_float(env, "AMEBO_DELIVERY_TIMEOUT", 15.0),
-            delivery_batch_size=_positive_int(env, "AMEBO_DELIVERY_BATCH_SIZE", 200),
-            delivery_concurrency=_positive_int(env, "AMEBO_DELIVERY_CONCURRENCY", 256),
-            endpoint_concurrency=_positive_int(env, "AMEBO_ENDPOINT_CONCURRENCY", 32),
+            login_failures_per_name=_number(int, env, "AMEBO_LOGIN_FAILURES_PER_NAME", 10),
+            login_failures_per_address=_number(int, env, "AMEBO_LOGIN_FAILURES_PER_ADDRESS", 30),
+            max_body_bytes=_number(int, env, "AMEBO_MAX_BODY_BYTES", 1_048_576),
+            delivery_timeout=_number(float, env, "AMEBO_DELIVERY_TIMEOUT", 15.0),
+            delivery_batch_size=_number(int, env, "AMEBO_DELIVERY_BATCH_SIZE", 200),
+            delivery_concurrency=_number(int, env, "AMEBO_DELIVERY_CONCURRENCY", 256),
+            endpoint_concurrency=_number(int, env, "AMEBO_ENDPOINT_CONCURRENCY", 32),
             retry_schedule=_schedule(env, "AMEBO_RETRY_SCHEDULE"),
-            default_max_retries=_positive_int(env, "AMEBO_MAX_RETRIES", 7),
-            poll_interval=_positive_float(env, "AMEBO_POLL_INTERVAL", 5.0),
-            lease_seconds=_positive_float(env, "AMEBO_LEASE_SECONDS", 60.0),
+            default_max_retries=_number(int, env, "AMEBO_MAX_RETRIES", 7),
+            poll_interval=_number(float, env, "AMEBO_POLL_INTERVAL", 5.0),
+            lease_seconds=_number(float, env, "AMEBO_LEASE_SECONDS", 60.0),
             log_level=_log_level(env, "AMEBO_LOG_LEVEL"),
-            breaker_threshold=_positive_int(env, "AMEBO_BREAKER_THRESHOLD", 5),
-            breaker_cooldown_min=_positive_float(env, "AMEBO_BREAKER_COOLDOWN", 5.0),
-            breaker_cooldown_max=_positive_float(env, "AMEBO_BREAKER_COOLDOWN_MAX", 600.0),
-            deactivate_after=_positive_float(env, "AMEBO_DEACTIVATE_AFTER", 5 * 86_400.0),
+            breaker_threshold=_number(int, env, "AMEBO_BREAKER_THRESHOLD", 5),
+            breaker_cooldown_min=_number(float, env, "AMEBO_BREAKER_COOLDOWN", 5.0),
+            breaker_cooldown_max=_number(float, env, "AMEBO_BREAKER_COOLDOWN_MAX", 600.0),
+            deactivate_after=_number(float, env, "AMEBO_DEACTIVATE_AFTER", 5 * 86_400.0),
             outbound_allow=_networks(env, "AMEBO_OUTBOUND_ALLOW"),
             outbound_deny=_networks(env, "AMEBO_OUTBOUND_DENY"),
             outbound_hardened=_profile(env, "AMEBO_OUTBOUND_PROFILE"),
-            statement_timeout=_seconds_or_off(env, "AMEBO_STATEMENT_TIMEOUT", 30.0),
-            queue_vacuum_after=_count_or_off(env, "AMEBO_QUEUE_VACUUM_AFTER", 1000),
+            statement_timeout=_number(
+                float, env, "AMEBO_STATEMENT_TIMEOUT", 30.0, zero_is_off=True
+            ),
+            queue_vacuum_after=_number(
+                int, env, "AMEBO_QUEUE_VACUUM_AFTER", 1000, zero_is_off=True
+            ),
         )
 
     def __post_init__(self) -> None:

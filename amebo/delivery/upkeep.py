@@ -38,7 +38,7 @@ class QueueVacuum:
         self._min_interval = min_interval
         self._finished = 0
         self._due = asyncio.Event()
-        self.vacuumed = 0  # runs so far, for tests and logs
+        self.vacuumed = 0  # runs so far, for tests
 
     def note_finished(self, count: int) -> None:
         """Deliveries that left the queue (succeeded or dead) in one recorded batch."""
