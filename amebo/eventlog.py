@@ -31,15 +31,11 @@ async def record(
     """Append facts in order and apply them to every projection; returns (position, type)."""
     if not facts:
         return []
-    cursor = await conn.execute(
-        query("log_append"),
-        {
-            "streams": [fact.stream for fact in facts],
-            "types": [fact.type for fact in facts],
-            "data": [Jsonb(fact.data) for fact in facts],
-            "metadata": [Jsonb(fact.metadata) for fact in facts],
-        },
-    )
+    encoded = [
+        {"stream": fact.stream, "type": fact.type, "data": fact.data, "metadata": fact.metadata}
+        for fact in facts
+    ]
+    cursor = await conn.execute(query("log_append"), {"facts": Jsonb(encoded)})
     appended = [(position, log_type) for position, log_type in await cursor.fetchall()]
     await projections.apply(conn, appended)
     return appended

@@ -167,7 +167,7 @@ async def _publish_isolating(
     try:
         async with conn.transaction():
             published = await publish_in(conn, [publication for _, publication in accepted])
-        return sum(p.created for p in published), []
+        return sum(p.created for p in published.events), []
     except _ROW_ERRORS as error:
         if len(accepted) > 1:
             middle = len(accepted) // 2

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 import psycopg_pool
@@ -26,7 +27,7 @@ from amebo.outbox import OutboxRelay, RelayConfig
 from amebo.publishing import ActionCatalog, Publisher
 from amebo.sinks.http import HttpSink
 from amebo.sinks.policy import NetworkPolicy
-from amebo.wakeup import Listener
+from amebo.wakeup import Listener, Notifier
 
 
 def connection_options(statement_timeout: float = 30.0) -> dict[str, Any]:
@@ -95,14 +96,23 @@ def build_relay(
     settings: Settings,
     catalog: ActionCatalog,
     worker: DeliveryWorker,
+    notifier: Notifier,
 ) -> OutboxRelay:
     config = RelayConfig(poll_interval=settings.poll_interval)
-    return OutboxRelay(pool, catalog, config, on_publish=worker.wake)
+
+    def published() -> None:
+        worker.wake()
+        notifier.notify()
+
+    return OutboxRelay(pool, catalog, config, on_publish=published)
 
 
-def build_listener(url: str, worker: DeliveryWorker, relay: OutboxRelay) -> Listener:
-    """The process's one LISTEN connection, waking whatever each channel concerns."""
-    listener = Listener(url)
+def build_listener(
+    url: str, worker: DeliveryWorker, relay: OutboxRelay, origin: str | None = None
+) -> Listener:
+    """The process's one LISTEN connection, waking whatever each channel concerns; deaf to
+    notifications from this runtime's own writers (``origin``), which wake it directly."""
+    listener = Listener(url, own=origin)
     listener.on(delivery_worker.CHANNEL, worker.wake)
     listener.on(delivery_worker.JOBS_CHANNEL, worker.wake_jobs)
     listener.on(outbox.CHANNEL, relay.wake)
@@ -124,10 +134,18 @@ async def running(settings: Settings, url: str, deliver: bool = True) -> AsyncIt
     not yet served."""
     async with open_pool(url, statement_timeout=settings.statement_timeout) as pool:
         worker = build_worker(pool, settings)
-        publisher = Publisher(pool, on_commit=worker.wake)
+        # Names this runtime in the NOTIFYs it sends, so that its own listener can ignore them.
+        origin = uuid.uuid4().hex
+        notifier = Notifier(pool, delivery_worker.CHANNEL, origin)
+
+        def committed(subscriptions: Collection[uuid.UUID] | None) -> None:
+            worker.wake_for(subscriptions)  # this process's worker, at once
+            notifier.notify()  # the workers of other processes, after the commit
+
+        publisher = Publisher(pool, on_commit=committed)
         catalog = ActionCatalog(pool)
-        relay = build_relay(pool, settings, catalog, worker)
-        listener = build_listener(url, worker, relay)
+        relay = build_relay(pool, settings, catalog, worker, notifier)
+        listener = build_listener(url, worker, relay, origin)
         state = ApiState(
             pool=pool,
             publisher=publisher,
@@ -140,6 +158,7 @@ async def running(settings: Settings, url: str, deliver: bool = True) -> AsyncIt
             ),
         )
         app = create_app(state)
+        notifier.start()
         publisher.start()
         if deliver:
             worker.start()
@@ -149,6 +168,7 @@ async def running(settings: Settings, url: str, deliver: bool = True) -> AsyncIt
             yield Runtime(pool, publisher, worker, app, relay)
         finally:
             await publisher.stop()
+            await notifier.stop()
             if deliver:
                 await listener.stop()
                 await relay.stop()

@@ -11,6 +11,7 @@ import contextlib
 import multiprocessing
 import signal
 import socket
+import uuid
 from collections.abc import Coroutine
 from typing import Any
 
@@ -20,8 +21,10 @@ from aiohttp import web
 
 from amebo import logs, registry
 from amebo.config import Settings
+from amebo.delivery.worker import CHANNEL
 from amebo.publishing import ActionCatalog
 from amebo.runtime import build_listener, build_relay, build_worker, open_pool, running
+from amebo.wakeup import Notifier
 
 log = structlog.get_logger(__name__)
 
@@ -66,8 +69,11 @@ async def worker_async(settings: Settings, url: str) -> None:
     stop = _stop_requested()
     async with open_pool(url, max_size=6, statement_timeout=settings.statement_timeout) as pool:
         worker = build_worker(pool, settings)
-        relay = build_relay(pool, settings, ActionCatalog(pool), worker)
-        listener = build_listener(url, worker, relay)
+        origin = uuid.uuid4().hex  # names this process's NOTIFYs (see wakeup.Listener)
+        notifier = Notifier(pool, CHANNEL, origin)
+        relay = build_relay(pool, settings, ActionCatalog(pool), worker, notifier)
+        listener = build_listener(url, worker, relay, origin)
+        notifier.start()
         worker.start()
         relay.start()
         listener.start()
@@ -77,6 +83,7 @@ async def worker_async(settings: Settings, url: str) -> None:
         finally:
             await listener.stop()
             await relay.stop()
+            await notifier.stop()
             await worker.stop()
             await worker.close_sink()
 

@@ -12,9 +12,13 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
+import psycopg_pool
 import structlog
+
+from amebo.db.sql import query
 
 log = structlog.get_logger(__name__)
 
@@ -39,10 +43,16 @@ def being_cancelled() -> bool:
 
 
 class Listener:
-    """One LISTEN connection for every channel this process cares about."""
+    """One LISTEN connection for every channel this process cares about.
 
-    def __init__(self, url: str) -> None:
+    Notifications whose payload is ``own`` are ignored: they name a sender in this process
+    that has already woken the loops here directly, and a second wake would cost each loop
+    a needless round trip.
+    """
+
+    def __init__(self, url: str, own: str | None = None) -> None:
         self._url = url
+        self._own = own
         self._wakes: dict[str, list[Callable[[], None]]] = defaultdict(list)
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()  # test signal: set while listening
@@ -78,6 +88,8 @@ class Listener:
                     self.connected.set()
                     self._wake_all()
                     async for notification in conn.notifies():
+                        if self._own is not None and notification.payload == self._own:
+                            continue
                         for wake in self._wakes.get(notification.channel, ()):
                             wake()
             except asyncio.CancelledError:
@@ -86,3 +98,54 @@ class Listener:
                 log.warning("listen connection lost; reconnecting", error=str(error))
             self.connected.clear()
             await asyncio.sleep(RECONNECT_DELAY)  # back-off; the loops' polls cover the gap
+
+
+class Notifier:
+    """Sends one NOTIFY on ``channel`` after commits that ask for it, outside their
+    transactions, coalescing the asks that arrive while one is being sent.
+
+    Why not NOTIFY inside the writing transaction: PostgreSQL serialises every transaction
+    that notifies on a cluster-wide lock held until its commit record is flushed, so commits
+    that notify cannot share a WAL flush, and concurrent publishes would commit one at a
+    time. Sent here, the lock is held only by this small transaction. If the process dies
+    between a commit and its notification, listeners elsewhere learn of the work from their
+    safety poll; the work itself is committed and waits for them.
+    """
+
+    def __init__(
+        self, pool: psycopg_pool.AsyncConnectionPool[Any], channel: str, payload: str = ""
+    ) -> None:
+        self._pool = pool
+        self._channel = channel
+        self._payload = payload
+        self._asked = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.sent = 0  # notifications sent: a test signal
+
+    def notify(self) -> None:
+        self._asked.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"amebo-notify-{self._channel}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._asked.wait()
+            self._asked.clear()  # an ask during the send below gets a send of its own
+            try:
+                async with self._pool.connection() as conn:
+                    await conn.execute(
+                        query("notify"), {"channel": self._channel, "payload": self._payload}
+                    )
+                self.sent += 1
+            except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+                if being_cancelled():
+                    raise
+                log.warning("notify failed; listeners will poll", error=str(error))

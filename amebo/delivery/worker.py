@@ -13,11 +13,13 @@ import collections
 import dataclasses
 import datetime
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 import psycopg
 import psycopg_pool
 import structlog
+from psycopg.types.json import Jsonb
 
 from amebo import deliveries
 from amebo.db.sql import query
@@ -105,10 +107,21 @@ class DeliveryWorker:
         self._jobs_wake = asyncio.Event()
         self._smallest_claim = max(1, min(config.batch_size, config.concurrency) // 4)
         self.recorded = asyncio.Event()  # test signal: set after each recorded batch
+        self.claims = 0  # claim statements run: a test signal, and a figure for benchmarks
         self.queue_vacuum = QueueVacuum(pool, config.vacuum_after)
 
     def wake(self) -> None:
         self._wake.set()
+
+    def wake_for(self, subscriptions: Collection[uuid.UUID] | None) -> None:
+        """New work for ``subscriptions`` (None: unknown). No wake when every one of them has
+        its endpoint saturated here: the claim would leave them out, and a freed slot wakes
+        the worker anyway."""
+        limit = self._config.endpoint_concurrency
+        if subscriptions is None or any(
+            self._per_subscription.get(s, 0) < limit for s in subscriptions
+        ):
+            self._wake.set()
 
     def wake_jobs(self) -> None:
         self._jobs_wake.set()
@@ -164,7 +177,7 @@ class DeliveryWorker:
         self._wake.clear()
         wanted = min(free, self._config.batch_size)
         claimed_at = asyncio.get_running_loop().time()
-        messages, lease = await self._claim(wanted)
+        messages, lease, next_due_in = await self._claim(wanted)
         for message in messages:
             self._inflight += 1
             task = asyncio.create_task(self._deliver(message, lease, claimed_at))
@@ -172,10 +185,13 @@ class DeliveryWorker:
             task.add_done_callback(self._sends.discard)
         if len(messages) == wanted:
             return
-        await wait(self._wake, await self._idle_timeout())
+        await wait(self._wake, self._idle_timeout(next_due_in))
 
-    async def _claim(self, limit: int) -> tuple[list[Message], uuid.UUID]:
+    async def _claim(self, limit: int) -> tuple[list[Message], uuid.UUID, float | None]:
+        """Claims up to ``limit`` due deliveries under a new lease; also answers the seconds
+        until the next unclaimed delivery a claim could take falls due (None: nothing)."""
         lease = uuid.uuid4()
+        self.claims += 1
         async with self._pool.connection() as conn:
             cursor = await conn.execute(
                 query("delivery_claim"),
@@ -187,16 +203,14 @@ class DeliveryWorker:
                 },
             )
             rows = await cursor.fetchall()
-        return [Message(*row) for row in rows], lease
+        next_due_in: float | None = rows[0][0]
+        messages = [Message(*row[1:]) for row in rows if row[1] is not None]
+        return messages, lease, next_due_in
 
-    async def _idle_timeout(self) -> float:
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(query("delivery_next_due"))
-            row = await cursor.fetchone()
-        due: float | None = row[0] if row else None
-        if due is None:
+    def _idle_timeout(self, next_due_in: float | None) -> float:
+        if next_due_in is None:
             return self._config.poll_interval
-        return min(max(due, 0.0), self._config.poll_interval)
+        return min(max(next_due_in, 0.0), self._config.poll_interval)
 
     def _busy_subscriptions(self) -> list[uuid.UUID]:
         """Subscriptions whose endpoint has every slot taken: claiming more of their work now
@@ -226,6 +240,10 @@ class DeliveryWorker:
             self._outcomes_ready.set()
         finally:
             self._inflight -= 1
+            if self._per_subscription[message.subscription_id] >= self._config.endpoint_concurrency:
+                # The claim left this subscription out while it was saturated (and its due
+                # rows out of the sleep's deadline): a freed slot is work to claim.
+                self._wake.set()
             remaining = self._per_subscription[message.subscription_id] - 1
             if remaining:
                 self._per_subscription[message.subscription_id] = remaining
@@ -287,8 +305,9 @@ class DeliveryWorker:
             cursor = await conn.execute(
                 query("delivery_leases_held"),
                 {
-                    "ids": [o.message.delivery_id for o in outcomes],
-                    "tokens": [o.lease for o in outcomes],
+                    "held": Jsonb(
+                        [{"delivery_id": o.message.delivery_id, "token": o.lease} for o in outcomes]
+                    )
                 },
             )
             held = {row[0] for row in await cursor.fetchall()}

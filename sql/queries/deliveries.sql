@@ -1,11 +1,17 @@
 -- name: delivery_claim
--- Leases up to %(limit)s due deliveries in one statement and returns what sending needs.
+-- Leases up to %(limit)s due deliveries in one statement and returns what sending needs,
+-- plus, on every row, the seconds until the next unclaimed row of an eligible subscription
+-- falls due (NULL when there is none): the worker sleeps that long unless woken, without a
+-- second round trip to ask. Always at least one row: with nothing claimed, the delivery
+-- columns are NULL.
 -- A lease moves run_at to its expiry: if this worker dies, the row falls due again then.
 --
 -- Subscriptions whose endpoint is saturated (%(busy)s) are skipped without reading their
 -- backlog: a skip scan finds the subscriptions with queued work, each gives its oldest due
 -- rows (a fair share, so one backlog cannot crowd out the rest), and the oldest of those are
 -- locked. Cost follows the subscriptions with work and the rows claimed, not the queue.
+-- They are left out of the next due time too: their rows are due, but the worker waits for
+-- a slot of theirs to free, not for the clock.
 WITH eligible AS (
     SELECT subscription_id
     FROM amebo.queued_subscriptions() AS subscription_id
@@ -35,37 +41,42 @@ WITH eligible AS (
     FROM ready
     WHERE q.delivery_id = ready.delivery_id
     RETURNING q.delivery_id, q.event_id, q.subscription_id, q.attempt
+), next_due AS (
+    -- This statement's snapshot still shows the claimed rows as due: skip them by id.
+    SELECT extract(epoch FROM min(first.run_at) - now())::float8 AS seconds
+    FROM eligible
+    CROSS JOIN LATERAL (
+        SELECT q.run_at
+        FROM amebo.delivery_queue AS q
+        WHERE q.subscription_id = eligible.subscription_id
+          AND q.delivery_id <> ALL(ARRAY(SELECT delivery_id FROM claimed))
+        ORDER BY q.subscription_id, q.run_at
+        LIMIT 1
+    ) AS first
+), sendable AS (
+    SELECT c.delivery_id, c.event_id, c.subscription_id, c.attempt, e.action, e.application,
+           e.published_at, (l.data -> 'payload')::text AS payload_json, s.handler, k.secret,
+           CASE WHEN k.previous_secret_expires_at > now() THEN k.previous_secret END
+               AS previous_secret,
+           k.encryption_key, s.max_retries, s.retry_schedule
+    FROM claimed AS c
+    JOIN amebo.events AS e ON e.id = c.event_id
+    JOIN amebo.log AS l ON l.position = e.position
+    JOIN amebo.subscriptions AS s ON s.id = c.subscription_id
+    JOIN amebo.subscription_secrets AS k ON k.subscription_id = c.subscription_id
 )
-SELECT c.delivery_id, c.event_id, c.subscription_id, c.attempt, e.action, e.application,
-       e.published_at, (l.data -> 'payload')::text AS payload_json, s.handler, k.secret,
-       CASE WHEN k.previous_secret_expires_at > now() THEN k.previous_secret END
-           AS previous_secret,
-       k.encryption_key, s.max_retries, s.retry_schedule
-FROM claimed AS c
-JOIN amebo.events AS e ON e.id = c.event_id
-JOIN amebo.log AS l ON l.position = e.position
-JOIN amebo.subscriptions AS s ON s.id = c.subscription_id
-JOIN amebo.subscription_secrets AS k ON k.subscription_id = c.subscription_id
+SELECT n.seconds AS next_due_in, r.*
+FROM next_due AS n
+LEFT JOIN sendable AS r ON true
 
 -- name: delivery_leases_held
 -- Which of these leases are still ours; locks them so the outcome is recorded once.
+-- The pairs arrive as one JSON array of objects: encoded in one call, not per element.
 SELECT q.delivery_id
 FROM amebo.delivery_queue AS q
-JOIN unnest(%(ids)s::uuid[], %(tokens)s::uuid[]) AS held (delivery_id, token)
+JOIN jsonb_to_recordset(%(held)s::jsonb) AS held (delivery_id uuid, token uuid)
     ON held.delivery_id = q.delivery_id AND held.token = q.lease_token
 FOR UPDATE OF q
-
--- name: delivery_next_due
--- Seconds until the earliest run_at: each subscription's first row, by the index.
-SELECT extract(epoch FROM min(first.run_at) - now())::float8
-FROM amebo.queued_subscriptions() AS queued (subscription_id)
-CROSS JOIN LATERAL (
-    SELECT q.run_at
-    FROM amebo.delivery_queue AS q
-    WHERE q.subscription_id = queued.subscription_id
-    ORDER BY q.subscription_id, q.run_at
-    LIMIT 1
-) AS first
 
 -- name: delivery_list_for_event
 SELECT d.id

@@ -1,73 +1,16 @@
--- name: events_lock_dedupers
--- Serialises publishers of the same (action, deduper) so the second one sees the first.
-SELECT count(pg_advisory_xact_lock(key))
-FROM unnest(%(keys)s::bigint[]) AS key
-
 -- name: events_publish
--- Appends one event.published fact per new event and answers, per input row in order, the
--- event's id, whether it was created now, and its log position. Rows whose deduper was seen
--- before (earlier in this batch or in an earlier one) get the first event's id. Each fact
--- names the subscriptions the event fans out to, so the fan-out is replayable.
-WITH input AS (
-    -- The batch arrives as one JSON array of objects: encoded in one call, not element by
-    -- element.
-    SELECT e.id, e.action, e.application, e.deduper, e.payload, e.metadata, e.ord
-    FROM ROWS FROM (
-        jsonb_to_recordset(%(events)s::jsonb) AS (id uuid, action text, application text,
-                                                   deduper text, payload jsonb, metadata jsonb)
-    ) WITH ORDINALITY AS e (id, action, application, deduper, payload, metadata, ord)
-), firsts AS (
-    -- The first row of each deduper in the batch; a row without one is its own first.
-    SELECT DISTINCT ON (action, deduper) action, deduper, ord AS first_ord
-    FROM input
-    WHERE deduper IS NOT NULL
-    ORDER BY action, deduper, ord
-), resolved AS (
-    SELECT i.*, coalesce(f.first_ord, i.ord) AS first_ord
-    FROM input AS i
-    LEFT JOIN firsts AS f ON f.action = i.action AND f.deduper = i.deduper
-), known AS (
-    SELECT f.first_ord, e.id
-    FROM firsts AS f
-    JOIN amebo.events AS e ON e.action = f.action AND e.deduper = f.deduper
-), targets AS (
-    -- Looked up once per action in the batch, not once per event.
-    SELECT s.action, jsonb_agg(s.id ORDER BY s.id) AS ids
-    FROM amebo.subscriptions AS s
-    WHERE s.active AND s.action IN (SELECT DISTINCT action FROM input)
-    GROUP BY s.action
-), appended AS (
-    INSERT INTO amebo.log (stream, type, data, metadata)
-    SELECT 'event-' || r.id, 'event.published',
-           jsonb_build_object(
-               'id', r.id, 'action', r.action, 'application', r.application,
-               'deduper', r.deduper, 'payload', r.payload,
-               'subscriptions', coalesce(t.ids, '[]'::jsonb)),
-           r.metadata
-    FROM resolved AS r
-    LEFT JOIN targets AS t ON t.action = r.action
-    WHERE r.ord = r.first_ord
-      AND NOT EXISTS (SELECT 1 FROM known AS k WHERE k.first_ord = r.ord)
-    ORDER BY r.ord
-    RETURNING position, (data ->> 'id')::uuid AS id,
-              jsonb_array_length(data -> 'subscriptions') AS fanout
-), wake AS (
-    -- Workers in other processes hear of new deliveries at commit, from one NOTIFY per
-    -- transaction and only when there is something to deliver (it takes a global lock at
-    -- commit). Sent from here, it costs no round trip of its own.
-    SELECT pg_notify('amebo_deliveries', '')
-    WHERE EXISTS (SELECT 1 FROM appended WHERE fanout > 0)
-)
-SELECT coalesce(k.id, first.id) AS id,
-       (r.ord = r.first_ord AND a.position IS NOT NULL) AS created,
-       CASE WHEN r.ord = r.first_ord THEN a.position END AS position,
-       CASE WHEN r.ord = r.first_ord THEN a.fanout ELSE 0 END AS fanout,
-       (SELECT count(*) FROM wake) AS notified
-FROM resolved AS r
-JOIN input AS first ON first.ord = r.first_ord
-LEFT JOIN known AS k ON k.first_ord = r.first_ord
-LEFT JOIN appended AS a ON a.id = first.id
-ORDER BY r.ord
+-- Appends, projects and fans out a batch in one statement (sql/migrations/0010): per input
+-- row in order, the event's id, whether it was created now, its log position, its fan-out,
+-- and on the first row the subscriptions that may have new deliveries.
+SELECT id, created, position, fanout, subscriptions
+FROM amebo.publish_events(%(events)s::jsonb, %(dedupe_locks)s::bigint[])
+
+-- name: notify
+-- Run on its own, after the commits it announces. Its commit need not wait for the WAL to
+-- reach disk (synchronous_commit is off for this transaction alone): a lost wake-up costs a
+-- listener only its safety poll, and while this transaction commits it holds PostgreSQL's
+-- cluster-wide notify lock, which every other notifying commit waits for.
+SELECT set_config('synchronous_commit', 'off', true), pg_notify(%(channel)s, %(payload)s)
 
 -- name: events_wake_workers
 SELECT pg_notify('amebo_deliveries', '')

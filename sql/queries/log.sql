@@ -1,10 +1,12 @@
 -- name: log_append
 -- Appends facts in order; the caller applies the projections to the positions returned.
+-- The facts arrive as one JSON array of objects: encoded in one call, not per element.
 INSERT INTO amebo.log (stream, type, data, metadata)
-SELECT stream, type, data, metadata
-FROM unnest(%(streams)s::text[], %(types)s::text[], %(data)s::jsonb[], %(metadata)s::jsonb[])
-    WITH ORDINALITY AS fact (stream, type, data, metadata, ord)
-ORDER BY ord
+SELECT fact.stream, fact.type, fact.data, fact.metadata
+FROM ROWS FROM (
+    jsonb_to_recordset(%(facts)s::jsonb) AS (stream text, type text, data jsonb, metadata jsonb)
+) WITH ORDINALITY AS fact (stream, type, data, metadata, ord)
+ORDER BY fact.ord
 RETURNING position, type
 
 -- name: log_runs_after

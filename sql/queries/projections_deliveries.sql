@@ -1,31 +1,7 @@
 -- name: apply_event_published
--- One read of the facts feeds two read models: the events (one row per accepted event,
--- pointing at its payload in the log) and one pending delivery per subscription the event
--- was fanned out to (recorded in the fact, so a rebuild yields the same rows). Delivery ids
--- derive from the pair, never at random.
-WITH published AS (
-    SELECT (data ->> 'id')::uuid AS event_id, data, position, recorded_at
-    FROM amebo.log
-    WHERE position = ANY(%(positions)s::bigint[])
-), event AS (
-    INSERT INTO amebo.events (id, action, application, deduper, position, published_at)
-    SELECT event_id, data ->> 'action', data ->> 'application', data ->> 'deduper', position,
-           recorded_at
-    FROM published
-), created AS (
-    INSERT INTO amebo.deliveries
-        (id, event_id, subscription_id, status, attempts, next_attempt_at, created_at, updated_at)
-    SELECT amebo.delivery_id(p.event_id, target.subscription_id::uuid), p.event_id,
-           target.subscription_id::uuid, 'pending', 0, p.recorded_at, p.recorded_at,
-           p.recorded_at
-    FROM published AS p
-    CROSS JOIN LATERAL jsonb_array_elements_text(p.data -> 'subscriptions')
-        AS target (subscription_id)
-    RETURNING id, event_id, subscription_id, next_attempt_at
-)
-INSERT INTO amebo.delivery_queue (delivery_id, event_id, subscription_id, attempt, run_at)
-SELECT id, event_id, subscription_id, 0, next_attempt_at
-FROM created
+-- The events and pending deliveries of event.published facts: a function
+-- (sql/migrations/0010), because amebo.publish_events applies it in the same statement.
+SELECT amebo.apply_event_published(%(positions)s::bigint[])
 
 -- name: apply_delivery_attempted
 -- Attempts in one run are folded per delivery: the latest decides the status, all count.

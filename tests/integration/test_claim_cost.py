@@ -28,9 +28,8 @@ def _rows_read(plan: dict[str, Any]) -> int:
     return total
 
 
-async def test_a_claim_reads_neither_a_busy_backlog_nor_the_whole_queue(
-    conn: psycopg.AsyncConnection[Any],
-) -> None:
+async def _queue_backlog(conn: psycopg.AsyncConnection[Any]) -> tuple[uuid.UUID, uuid.UUID]:
+    """A slow subscription with a backlog of due rows, and a healthy one with 10."""
     slow, healthy = uuid.uuid4(), uuid.uuid4()
     await conn.execute(
         """
@@ -52,6 +51,13 @@ async def test_a_claim_reads_neither_a_busy_backlog_nor_the_whole_queue(
         {"subscription": healthy},
     )
     await conn.execute("ANALYZE amebo.delivery_queue")
+    return slow, healthy
+
+
+async def test_a_claim_reads_neither_a_busy_backlog_nor_the_whole_queue(
+    conn: psycopg.AsyncConnection[Any],
+) -> None:
+    slow, _ = await _queue_backlog(conn)
     claim = query("delivery_claim")
     # The part that chooses and locks rows; the rest joins the registry for what was claimed.
     choosing = claim[: claim.index("), claimed AS (")] + ") SELECT delivery_id FROM ready"
@@ -64,3 +70,44 @@ async def test_a_claim_reads_neither_a_busy_backlog_nor_the_whole_queue(
     plan = row[0][0]["Plan"]
     assert plan["Actual Rows"] == 10  # the healthy endpoint's rows, all of them
     assert _rows_read(plan) < 200, _rows_read(plan)
+
+
+async def test_the_whole_claim_with_its_next_due_time_skips_the_backlog_too(
+    conn: psycopg.AsyncConnection[Any],
+) -> None:
+    slow, _ = await _queue_backlog(conn)
+    async with conn.transaction(force_rollback=True):
+        cursor = await conn.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + query("delivery_claim"),
+            {"limit": 200, "busy": [slow], "lease_seconds": 60, "token": uuid.uuid4()},
+        )
+        row = await cursor.fetchone()
+    assert row is not None
+    plan = row[0][0]["Plan"]
+    assert _rows_read(plan) < 300, _rows_read(plan)
+
+
+async def test_the_next_due_time_leaves_out_claimed_rows_and_saturated_subscriptions(
+    conn: psycopg.AsyncConnection[Any],
+) -> None:
+    slow, healthy = await _queue_backlog(conn)
+    await conn.execute(
+        """
+        INSERT INTO amebo.delivery_queue
+            (delivery_id, event_id, subscription_id, attempt, run_at)
+        VALUES (gen_random_uuid(), gen_random_uuid(), %(subscription)s, 0,
+                now() + interval '30 seconds')
+        """,
+        {"subscription": healthy},
+    )
+    params = {"limit": 200, "lease_seconds": 60, "token": uuid.uuid4()}
+    async with conn.transaction(force_rollback=True):
+        cursor = await conn.execute(query("delivery_claim"), {**params, "busy": [slow]})
+        rows = await cursor.fetchall()
+        # The healthy subscription's 10 due rows are claimed (their events are not in the
+        # log, so nothing comes back to send); its next row is 30 s away. The slow one's
+        # backlog is due, but it is saturated: it does not count.
+        assert 29 < rows[0][0] <= 30
+    async with conn.transaction(force_rollback=True):
+        cursor = await conn.execute(query("delivery_claim"), {**params, "busy": [slow, healthy]})
+        assert await cursor.fetchall() == [(None,) + (None,) * 14]

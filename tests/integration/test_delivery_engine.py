@@ -163,6 +163,46 @@ async def test_a_hanging_endpoint_does_not_delay_a_healthy_one(
         await slow.stop()
 
 
+async def test_a_saturated_endpoint_does_not_keep_the_worker_claiming(
+    database_url: str, receiver: Receiver
+) -> None:
+    # The backlog of a saturated endpoint is due, but the claim leaves it out; the worker
+    # must then sleep until a slot frees, not take "due now" as a reason to claim again.
+    hang, both_held = asyncio.Event(), asyncio.Event()
+    arrived = 0
+
+    async def hold(request: web.Request, body: bytes) -> web.StreamResponse:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 2:
+            both_held.set()
+        await hang.wait()
+        return web.Response(status=204)
+
+    receiver.respond = hold
+    settings = test_settings(delivery_timeout=10.0, endpoint_concurrency=2, poll_interval=5.0)
+    try:
+        async with amebo_api(database_url, settings) as api:
+            auth, _ = await _setup(api, receiver.url)
+            await api.register_action(auth, "shop", "orders.v1.noted")  # nobody subscribes
+            for n in range(10):
+                await api.publish(auth, "orders.v1.placed", {"n": n})
+            await asyncio.wait_for(both_held.wait(), timeout=5)
+            worker = api.runtime.worker
+            before = worker.claims
+            # A window of real work in which the worker has nothing it could send: events
+            # nobody subscribes to, and more for the saturated endpoint (whose commits must
+            # not wake the worker either).
+            for n in range(15):
+                await api.publish(auth, "orders.v1.noted", {"n": n})
+                await api.publish(auth, "orders.v1.placed", {"n": 10 + n})
+            assert worker.claims - before <= 2, worker.claims - before
+            hang.set()
+            await receiver.wait_for(25)  # freed slots bring the rest of the backlog
+    finally:
+        hang.set()
+
+
 async def test_circuit_opens_for_a_failing_endpoint_then_closes(
     database_url: str, receiver: Receiver
 ) -> None:

@@ -4,11 +4,14 @@ connection, and per-subscription retry schedules waking it at their due time."""
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Collection
 
 import psycopg
 from aiohttp import web
 
 from amebo.delivery.worker import CHANNEL, JOBS_CHANNEL
+from amebo.publishing import Publication, Publisher
 from amebo.runtime import build_worker
 from amebo.wakeup import Listener
 from tests.conftest import wait_until
@@ -105,3 +108,23 @@ async def test_a_publish_notifies_once_per_transaction_and_only_with_deliveries(
             heard = [n async for n in ear.notifies(timeout=0.5)]
     # Five events, five deliveries, one transaction: one NOTIFY; none for the ignored one.
     assert [n.channel for n in heard] == [CHANNEL]
+
+
+async def test_a_commit_tells_the_worker_which_subscriptions_have_new_deliveries(
+    database_url: str, receiver: Receiver
+) -> None:
+    async with amebo_api(database_url, test_settings(), deliver=False) as api:
+        auth = await api.register_application("shop")
+        await api.register_action(auth, "shop", "orders.v1.placed")
+        await api.register_action(auth, "shop", "orders.v1.noted")
+        first = await api.subscribe(auth, "shop", "orders.v1.placed", receiver.url + "/a")
+        second = await api.subscribe(auth, "shop", "orders.v1.placed", receiver.url + "/b")
+        woken: list[Collection[uuid.UUID] | None] = []
+        publisher = Publisher(api.runtime.pool, on_commit=woken.append)
+        publisher.start()
+        try:
+            await publisher.publish([Publication("orders.v1.placed", "shop", {"n": 1})])
+            await publisher.publish([Publication("orders.v1.noted", "shop", {"n": 2})])
+        finally:
+            await publisher.stop()
+    assert woken == [frozenset({uuid.UUID(first["id"]), uuid.UUID(second["id"])})]

@@ -18,7 +18,7 @@ async def test_a_deduper_that_spells_another_events_id_is_still_its_own_event(ap
         Publication("orders.v1.placed", "shop", {"n": 3}, deduper=str(first)),
     ]
     async with api.runtime.pool.connection() as conn, conn.transaction():
-        published = await publish_in(conn, batch)
+        published = (await publish_in(conn, batch)).events
     assert published[0].id == first and published[0].created
     assert published[1].id != first and published[1].created
     assert published[2].id == published[1].id and not published[2].created
