@@ -136,7 +136,7 @@ async def running(settings: Settings, url: str, deliver: bool = True) -> AsyncIt
         worker = build_worker(pool, settings)
         # Names this runtime in the NOTIFYs it sends, so that its own listener can ignore them.
         origin = uuid.uuid4().hex
-        notifier = Notifier(pool, delivery_worker.CHANNEL, origin)
+        notifier = Notifier(url, delivery_worker.CHANNEL, origin)
 
         def committed(subscriptions: Collection[uuid.UUID] | None) -> None:
             worker.wake_for(subscriptions)  # this process's worker, at once

@@ -70,7 +70,7 @@ async def worker_async(settings: Settings, url: str) -> None:
     async with open_pool(url, max_size=6, statement_timeout=settings.statement_timeout) as pool:
         worker = build_worker(pool, settings)
         origin = uuid.uuid4().hex  # names this process's NOTIFYs (see wakeup.Listener)
-        notifier = Notifier(pool, CHANNEL, origin)
+        notifier = Notifier(url, CHANNEL, origin)
         relay = build_relay(pool, settings, ActionCatalog(pool), worker, notifier)
         listener = build_listener(url, worker, relay, origin)
         notifier.start()

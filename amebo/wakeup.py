@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
-import psycopg_pool
 import structlog
 
 from amebo.db.sql import query
@@ -110,12 +109,14 @@ class Notifier:
     time. Sent here, the lock is held only by this small transaction. If the process dies
     between a commit and its notification, listeners elsewhere learn of the work from their
     safety poll; the work itself is committed and waits for them.
+
+    It keeps a connection of its own rather than borrow one from the pool: a borrowed one
+    would raise the pool's peak demand, and pools keep what they grow to.
     """
 
-    def __init__(
-        self, pool: psycopg_pool.AsyncConnectionPool[Any], channel: str, payload: str = ""
-    ) -> None:
-        self._pool = pool
+    def __init__(self, url: str, channel: str, payload: str = "") -> None:
+        self._url = url
+        self._conn: psycopg.AsyncConnection[Any] | None = None
         self._channel = channel
         self._payload = payload
         self._asked = asyncio.Event()
@@ -134,18 +135,28 @@ class Notifier:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _send(self) -> None:
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+        await self._conn.execute(
+            query("notify"), {"channel": self._channel, "payload": self._payload}
+        )
 
     async def _run(self) -> None:
         while True:
             await self._asked.wait()
             self._asked.clear()  # an ask during the send below gets a send of its own
             try:
-                async with self._pool.connection() as conn:
-                    await conn.execute(
-                        query("notify"), {"channel": self._channel, "payload": self._payload}
-                    )
+                await self._send()
                 self.sent += 1
-            except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+            except psycopg.Error as error:
                 if being_cancelled():
                     raise
                 log.warning("notify failed; listeners will poll", error=str(error))
+                if self._conn is not None:
+                    await self._conn.close()  # reconnect at the next notification
+                    self._conn = None

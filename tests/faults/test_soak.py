@@ -33,8 +33,9 @@ SECONDS = float(os.environ.get("AMEBO_SOAK_SECONDS") or scale(60, 600))
 RATE = scale(50, 100)  # events per second
 WARM_UP = 0.2  # of the run, not judged: pools fill, statements get prepared, caches warm
 MEMORY_GROWTH_MB = 16.0
-# The pool's ceiling (runtime.open_pool), the LISTEN connection, and slack for one reconnect.
-CONNECTIONS_CEILING = 20 + 1 + 2
+# The pool's ceiling (runtime.open_pool), the LISTEN and NOTIFY connections, and slack for
+# one reconnect.
+CONNECTIONS_CEILING = 20 + 2 + 2
 
 
 @dataclasses.dataclass(frozen=True)
