@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import hashlib
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -157,7 +157,7 @@ class Publisher:
         self,
         pool: psycopg_pool.AsyncConnectionPool[Any],
         committers: int = 4,
-        on_commit: Callable[[Collection[uuid.UUID] | None], None] | None = None,
+        on_commit: Callable[[frozenset[uuid.UUID]], None] | None = None,
     ) -> None:
         self._pool = pool
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
@@ -235,12 +235,6 @@ class Publisher:
             if not request.done.done():
                 request.done.set_result(group_result.events)
             self._committed(group_result)
-
-    def wake_delivery(self) -> None:
-        """Other writers that create due work (manual retries) wake the worker the same way;
-        they do not say for which subscriptions."""
-        if self._on_commit is not None:
-            self._on_commit(None)
 
     def _committed(self, group: PublishedGroup) -> None:
         if self._on_commit is not None and group.subscriptions:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg_pool
@@ -108,11 +108,11 @@ def build_relay(
 
 
 def build_listener(
-    url: str, worker: DeliveryWorker, relay: OutboxRelay, origin: str | None = None
+    url: str, worker: DeliveryWorker, relay: OutboxRelay, notifier: Notifier
 ) -> Listener:
     """The process's one LISTEN connection, waking whatever each channel concerns; deaf to
-    notifications from this runtime's own writers (``origin``), which wake it directly."""
-    listener = Listener(url, own=origin)
+    this process's own notifier, whose callers wake it directly."""
+    listener = Listener(url, own=notifier.origin)
     listener.on(delivery_worker.CHANNEL, worker.wake)
     listener.on(delivery_worker.JOBS_CHANNEL, worker.wake_jobs)
     listener.on(outbox.CHANNEL, relay.wake)
@@ -134,18 +134,16 @@ async def running(settings: Settings, url: str, deliver: bool = True) -> AsyncIt
     not yet served."""
     async with open_pool(url, statement_timeout=settings.statement_timeout) as pool:
         worker = build_worker(pool, settings)
-        # Names this runtime in the NOTIFYs it sends, so that its own listener can ignore them.
-        origin = uuid.uuid4().hex
-        notifier = Notifier(url, delivery_worker.CHANNEL, origin)
+        notifier = Notifier(url, delivery_worker.CHANNEL)
 
-        def committed(subscriptions: Collection[uuid.UUID] | None) -> None:
+        def committed(subscriptions: frozenset[uuid.UUID]) -> None:
             worker.wake_for(subscriptions)  # this process's worker, at once
             notifier.notify()  # the workers of other processes, after the commit
 
         publisher = Publisher(pool, on_commit=committed)
         catalog = ActionCatalog(pool)
         relay = build_relay(pool, settings, catalog, worker, notifier)
-        listener = build_listener(url, worker, relay, origin)
+        listener = build_listener(url, worker, relay, notifier)
         state = ApiState(
             pool=pool,
             publisher=publisher,
@@ -156,6 +154,7 @@ async def running(settings: Settings, url: str, deliver: bool = True) -> AsyncIt
             login_limits=LoginLimits(
                 settings.login_failures_per_name, settings.login_failures_per_address
             ),
+            wake_worker=worker.wake,
         )
         app = create_app(state)
         notifier.start()

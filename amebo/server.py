@@ -11,7 +11,6 @@ import contextlib
 import multiprocessing
 import signal
 import socket
-import uuid
 from collections.abc import Coroutine
 from typing import Any
 
@@ -69,10 +68,9 @@ async def worker_async(settings: Settings, url: str) -> None:
     stop = _stop_requested()
     async with open_pool(url, max_size=6, statement_timeout=settings.statement_timeout) as pool:
         worker = build_worker(pool, settings)
-        origin = uuid.uuid4().hex  # names this process's NOTIFYs (see wakeup.Listener)
-        notifier = Notifier(url, CHANNEL, origin)
+        notifier = Notifier(url, CHANNEL)
         relay = build_relay(pool, settings, ActionCatalog(pool), worker, notifier)
-        listener = build_listener(url, worker, relay, origin)
+        listener = build_listener(url, worker, relay, notifier)
         notifier.start()
         worker.start()
         relay.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -44,9 +45,9 @@ def being_cancelled() -> bool:
 class Listener:
     """One LISTEN connection for every channel this process cares about.
 
-    Notifications whose payload is ``own`` are ignored: they name a sender in this process
-    that has already woken the loops here directly, and a second wake would cost each loop
-    a needless round trip.
+    Notifications whose payload is ``own`` (a ``Notifier``'s origin) are ignored: they name a
+    sender in this process that has already woken the loops here directly, and a second
+    wake would cost each loop a needless round trip.
     """
 
     def __init__(self, url: str, own: str | None = None) -> None:
@@ -111,17 +112,18 @@ class Notifier:
     safety poll; the work itself is committed and waits for them.
 
     It keeps a connection of its own rather than borrow one from the pool: a borrowed one
-    would raise the pool's peak demand, and pools keep what they grow to.
+    would raise the pool's peak demand, and pools keep what they grow to. Its notifications
+    carry ``origin``, a name for the sending process: that process's ``Listener`` ignores
+    them, since whatever asked for one has woken the loops there directly.
     """
 
-    def __init__(self, url: str, channel: str, payload: str = "") -> None:
+    def __init__(self, url: str, channel: str) -> None:
         self._url = url
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._channel = channel
-        self._payload = payload
+        self.origin = uuid.uuid4().hex
         self._asked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.sent = 0  # notifications sent: a test signal
 
     def notify(self) -> None:
         self._asked.set()
@@ -143,7 +145,7 @@ class Notifier:
         if self._conn is None or self._conn.closed:
             self._conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
         await self._conn.execute(
-            query("notify"), {"channel": self._channel, "payload": self._payload}
+            query("notify"), {"channel": self._channel, "payload": self.origin}
         )
 
     async def _run(self) -> None:
@@ -152,7 +154,6 @@ class Notifier:
             self._asked.clear()  # an ask during the send below gets a send of its own
             try:
                 await self._send()
-                self.sent += 1
             except psycopg.Error as error:
                 if being_cancelled():
                     raise

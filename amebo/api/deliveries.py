@@ -89,7 +89,7 @@ async def retry(request: web.Request) -> web.Response:
     delivery_id = _path_uuid(request, "delivery_id", "delivery")
     async with request.app[STATE].pool.connection() as conn:
         delivery = await deliveries.retry(conn, who.application, delivery_id)
-    request.app[STATE].publisher.wake_delivery()
+    request.app[STATE].wake_worker()
     return json(delivery, 202)
 
 
@@ -107,7 +107,7 @@ async def start_job(request: web.Request) -> web.Response:
     )
     async with request.app[STATE].pool.connection() as conn:
         job = await deliveries.start_bulk_retry(conn, who.application, wanted)
-    request.app[STATE].publisher.wake_delivery()
+    request.app[STATE].wake_worker()
     return json(job, 202, {"Location": f"/v1/retry-jobs/{job.id}"})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import psycopg_pool
@@ -23,6 +24,9 @@ class ApiState:
     max_body_bytes: int
     logins: VerifiedLogins = dataclasses.field(default_factory=VerifiedLogins)
     login_limits: LoginLimits = dataclasses.field(default_factory=LoginLimits)
+    # Wakes this process's delivery worker after a handler commits due work (a retry); the
+    # transaction itself notified the workers of other processes.
+    wake_worker: Callable[[], None] = lambda: None
 
 
 STATE: web.AppKey[ApiState] = web.AppKey("amebo_state", ApiState)

@@ -107,20 +107,17 @@ class DeliveryWorker:
         self._jobs_wake = asyncio.Event()
         self._smallest_claim = max(1, min(config.batch_size, config.concurrency) // 4)
         self.recorded = asyncio.Event()  # test signal: set after each recorded batch
-        self.claims = 0  # claim statements run: a test signal, and a figure for benchmarks
+        self.claims = 0  # claim statements run: a test signal
         self.queue_vacuum = QueueVacuum(pool, config.vacuum_after)
 
     def wake(self) -> None:
         self._wake.set()
 
-    def wake_for(self, subscriptions: Collection[uuid.UUID] | None) -> None:
-        """New work for ``subscriptions`` (None: unknown). No wake when every one of them has
-        its endpoint saturated here: the claim would leave them out, and a freed slot wakes
-        the worker anyway."""
-        limit = self._config.endpoint_concurrency
-        if subscriptions is None or any(
-            self._per_subscription.get(s, 0) < limit for s in subscriptions
-        ):
+    def wake_for(self, subscriptions: Collection[uuid.UUID]) -> None:
+        """New work for ``subscriptions``. No wake when every one of them has its endpoint
+        saturated here: the claim would leave them out, and a freed slot wakes the worker
+        anyway."""
+        if not all(self._saturated(s) for s in subscriptions):
             self._wake.set()
 
     def wake_jobs(self) -> None:
@@ -212,11 +209,13 @@ class DeliveryWorker:
             return self._config.poll_interval
         return min(max(next_due_in, 0.0), self._config.poll_interval)
 
+    def _saturated(self, subscription_id: uuid.UUID) -> bool:
+        """Whether the subscription's endpoint has every slot taken: claiming more of its
+        work now would only park it, holding slots that healthy endpoints could use."""
+        return self._per_subscription[subscription_id] >= self._config.endpoint_concurrency
+
     def _busy_subscriptions(self) -> list[uuid.UUID]:
-        """Subscriptions whose endpoint has every slot taken: claiming more of their work now
-        would only park it, holding slots that healthy endpoints could use."""
-        limit = self._config.endpoint_concurrency
-        return [sid for sid, count in self._per_subscription.items() if count >= limit]
+        return [sid for sid in self._per_subscription if self._saturated(sid)]
 
     # Sending --------------------------------------------------------------------------
 
@@ -240,7 +239,7 @@ class DeliveryWorker:
             self._outcomes_ready.set()
         finally:
             self._inflight -= 1
-            if self._per_subscription[message.subscription_id] >= self._config.endpoint_concurrency:
+            if self._saturated(message.subscription_id):
                 # The claim left this subscription out while it was saturated (and its due
                 # rows out of the sleep's deadline): a freed slot is work to claim.
                 self._wake.set()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Collection
 
 import psycopg
 from aiohttp import web
@@ -119,7 +118,7 @@ async def test_a_commit_tells_the_worker_which_subscriptions_have_new_deliveries
         await api.register_action(auth, "shop", "orders.v1.noted")
         first = await api.subscribe(auth, "shop", "orders.v1.placed", receiver.url + "/a")
         second = await api.subscribe(auth, "shop", "orders.v1.placed", receiver.url + "/b")
-        woken: list[Collection[uuid.UUID] | None] = []
+        woken: list[frozenset[uuid.UUID]] = []
         publisher = Publisher(api.runtime.pool, on_commit=woken.append)
         publisher.start()
         try:
