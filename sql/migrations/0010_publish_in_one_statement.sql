@@ -69,7 +69,7 @@ BEGIN
         SELECT e.id, e.action, e.application, e.deduper, e.payload, e.metadata, e.ord
         FROM ROWS FROM (
             jsonb_to_recordset(events) AS (id uuid, action text, application text,
-                                                       deduper text, payload jsonb, metadata jsonb)
+                                           deduper text, payload jsonb, metadata jsonb)
         ) WITH ORDINALITY AS e (id, action, application, deduper, payload, metadata, ord)
     ), firsts AS (
         -- The first row of each deduper in the batch; a row without one is its own first.
@@ -87,7 +87,7 @@ BEGIN
         JOIN amebo.events AS e ON e.action = f.action AND e.deduper = f.deduper
     ), targets AS (
         -- Looked up once per action in the batch, not once per event.
-        SELECT s.action, jsonb_agg(s.id ORDER BY s.id) AS ids, array_agg(s.id) AS id_list
+        SELECT s.action, jsonb_agg(s.id ORDER BY s.id) AS ids
         FROM amebo.subscriptions AS s
         WHERE s.active AND s.action IN (SELECT DISTINCT action FROM input)
         GROUP BY s.action
@@ -115,7 +115,8 @@ BEGIN
                -- On the first row only, the subscriptions that may have new deliveries: the
                -- worker in the same process skips waking for endpoints it keeps saturated.
                CASE WHEN r.ord = 1 AND EXISTS (SELECT 1 FROM appended WHERE fanout > 0) THEN
-                   (SELECT array_agg(DISTINCT id) FROM targets, unnest(targets.id_list) AS id)
+                   (SELECT array_agg(DISTINCT target.id::uuid)
+                    FROM targets, jsonb_array_elements_text(targets.ids) AS target (id))
                END
            )::amebo.published_event ORDER BY r.ord)
     INTO published
