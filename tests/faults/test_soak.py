@@ -128,7 +128,8 @@ async def test_soak_holds_steady(database_url: str, tmp_path: Path) -> None:
     print(
         f"  rss {first[0].rss_mb:.1f} -> {last[-1].rss_mb:.1f} MB (median growth {memory:+.1f}), "
         f"connections max {max(s.connections for s in samples)} "
-        f"(first third {max(s.connections for s in first)}, last {max(s.connections for s in last)}), "
+        f"(first third {max(s.connections for s in first)}, "
+        f"last {max(s.connections for s in last)}), "
         f"publish p99 {p99_early * 1000:.1f} -> {p99_late * 1000:.1f} ms, "
         f"backlog max {max(s.backlog for s in last)}"
     )
