@@ -158,6 +158,7 @@ class Settings:
     outbound_hardened: bool = False
     statement_timeout: float = 30.0  # 0: the server's own setting applies
     queue_vacuum_after: int = 1000  # 0: leave the delivery queue to autovacuum
+    statistics_after: int = 1000  # rows written between checks; 0: leave them to autovacuum
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -195,6 +196,7 @@ class Settings:
             queue_vacuum_after=_number(
                 int, env, "AMEBO_QUEUE_VACUUM_AFTER", 1000, zero_is_off=True
             ),
+            statistics_after=_number(int, env, "AMEBO_STATISTICS_AFTER", 1000, zero_is_off=True),
         )
 
     def __post_init__(self) -> None:

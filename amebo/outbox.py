@@ -189,7 +189,7 @@ class OutboxRelay:
         pool: psycopg_pool.AsyncConnectionPool[Any],
         catalog: ActionCatalog,
         config: RelayConfig,
-        on_publish: Callable[[], None] | None = None,
+        on_publish: Callable[[int], None] | None = None,
     ) -> None:
         self._pool = pool
         self._catalog = catalog
@@ -217,7 +217,7 @@ class OutboxRelay:
         if batch.rejected:
             log.info("outbox rows rejected", count=batch.rejected)
         if batch.published and self._on_publish is not None:
-            self._on_publish()
+            self._on_publish(batch.published)
         self.claimed += batch.claimed
         return batch
 

@@ -108,6 +108,11 @@ class PublishedGroup:
     # Subscriptions that may have new deliveries (empty when none were created).
     subscriptions: frozenset[uuid.UUID] = frozenset()
 
+    @property
+    def rows_written(self) -> int:
+        """Rows the group added to the growing tables: log and events, and deliveries."""
+        return sum(2 + e.deliveries for e in self.events if e.created)
+
 
 async def publish_in(
     conn: psycopg.AsyncConnection[Any], publications: Sequence[Publication]
@@ -149,15 +154,14 @@ class _Request:
 
 
 class Publisher:
-    """Group commit over a few connections; ``on_commit`` runs after each commit that
-    created deliveries, with the subscriptions they may be for (the in-process delivery
-    worker uses it to wake at once)."""
+    """Group commit over a few connections; ``on_commit`` runs after each commit, with what
+    it published (the in-process delivery worker uses its subscriptions to wake at once)."""
 
     def __init__(
         self,
         pool: psycopg_pool.AsyncConnectionPool[Any],
         committers: int = 4,
-        on_commit: Callable[[frozenset[uuid.UUID]], None] | None = None,
+        on_commit: Callable[[PublishedGroup], None] | None = None,
     ) -> None:
         self._pool = pool
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
@@ -237,5 +241,5 @@ class Publisher:
             self._committed(group_result)
 
     def _committed(self, group: PublishedGroup) -> None:
-        if self._on_commit is not None and group.subscriptions:
-            self._on_commit(group.subscriptions)
+        if self._on_commit is not None:
+            self._on_commit(group)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,7 +23,7 @@ from amebo.delivery.breaker import BreakerConfig
 from amebo.delivery.retry import RetryPolicy
 from amebo.delivery.worker import DeliveryWorker, WorkerConfig
 from amebo.outbox import OutboxRelay, RelayConfig
-from amebo.publishing import ActionCatalog, Publisher
+from amebo.publishing import ActionCatalog, PublishedGroup, Publisher
 from amebo.sinks.http import HttpSink
 from amebo.sinks.policy import NetworkPolicy
 from amebo.wakeup import Listener, Notifier
@@ -81,6 +80,7 @@ def build_worker(pool: psycopg_pool.AsyncConnectionPool[Any], settings: Settings
         send_timeout=settings.delivery_timeout,
         poll_interval=settings.poll_interval,
         vacuum_after=settings.queue_vacuum_after,
+        statistics_after=settings.statistics_after,
         breaker=BreakerConfig(
             threshold=settings.breaker_threshold,
             cooldown_min=settings.breaker_cooldown_min,
@@ -100,9 +100,10 @@ def build_relay(
 ) -> OutboxRelay:
     config = RelayConfig(poll_interval=settings.poll_interval)
 
-    def published() -> None:
+    def published(count: int) -> None:
         worker.wake()
         notifier.notify()
+        worker.table_statistics.note(2 * count)  # log and events; deliveries are noted when sent
 
     return OutboxRelay(pool, catalog, config, on_publish=published)
 
@@ -136,9 +137,11 @@ async def running(settings: Settings, url: str, deliver: bool = True) -> AsyncIt
         worker = build_worker(pool, settings)
         notifier = Notifier(url, delivery_worker.CHANNEL)
 
-        def committed(subscriptions: frozenset[uuid.UUID]) -> None:
-            worker.wake_for(subscriptions)  # this process's worker, at once
-            notifier.notify()  # the workers of other processes, after the commit
+        def committed(group: PublishedGroup) -> None:
+            worker.table_statistics.note(group.rows_written)
+            if group.subscriptions:
+                worker.wake_for(group.subscriptions)  # this process's worker, at once
+                notifier.notify()  # the workers of other processes, after the commit
 
         publisher = Publisher(pool, on_commit=committed)
         catalog = ActionCatalog(pool)

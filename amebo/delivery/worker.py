@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 
 from amebo import deliveries
 from amebo.db.sql import query
+from amebo.db.upkeep import TableStatistics
 from amebo.delivery.breaker import BreakerConfig, record_health
 from amebo.delivery.envelope import Message, wrap
 from amebo.delivery.retry import RetryPolicy
@@ -49,6 +50,7 @@ class WorkerConfig:
     poll_interval: float = 5.0
     breaker: BreakerConfig = dataclasses.field(default_factory=BreakerConfig)
     vacuum_after: int = 1000  # finished deliveries between vacuums of the queue; 0: never
+    statistics_after: int = 1000  # rows written between checks of table statistics; 0: never
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +111,9 @@ class DeliveryWorker:
         self.recorded = asyncio.Event()  # test signal: set after each recorded batch
         self.claims = 0  # claim statements run: a test signal
         self.queue_vacuum = QueueVacuum(pool, config.vacuum_after)
+        # Every process that writes runs a worker, so the worker runs the process's upkeep
+        # of the tables' statistics; the publisher and relay note their writes here too.
+        self.table_statistics = TableStatistics(pool, config.statistics_after)
 
     def wake(self) -> None:
         self._wake.set()
@@ -129,6 +134,7 @@ class DeliveryWorker:
             asyncio.create_task(self._record_loop(), name="amebo-record"),
             asyncio.create_task(self._bulk_retry_loop(), name="amebo-bulk-retry"),
             asyncio.create_task(self.queue_vacuum.run(), name="amebo-queue-vacuum"),
+            asyncio.create_task(self.table_statistics.run(), name="amebo-table-statistics"),
         ]
 
     async def stop(self) -> None:
@@ -329,6 +335,7 @@ class DeliveryWorker:
                 for fact in ended:
                     log.warning("subscription deactivated", **fact.data)
         self.queue_vacuum.note_finished(sum(o.status != "failed" for o in kept))
+        self.table_statistics.note(2 * len(kept))  # a fact in the log, a delivery changed
         if len(kept) < len(outcomes):
             log.info("outcomes dropped: lease lost", count=len(outcomes) - len(kept))
 
