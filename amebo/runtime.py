@@ -66,7 +66,6 @@ async def open_pool(
 def build_worker(pool: psycopg_pool.AsyncConnectionPool[Any], settings: Settings) -> DeliveryWorker:
     sink = HttpSink(
         timeout=settings.delivery_timeout,
-        total_connections=settings.delivery_concurrency,
         per_host=settings.endpoint_concurrency,
         policy=NetworkPolicy.build(
             settings.outbound_allow, settings.outbound_deny, settings.outbound_hardened

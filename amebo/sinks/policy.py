@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-import socket
 from collections.abc import Iterable
-
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -61,31 +57,3 @@ class NetworkPolicy:
         if any(address in network for network in self.deny):
             return False
         return not self.allow or any(address in network for network in self.allow)
-
-    def check_literal(self, host: str) -> None:
-        try:
-            address = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            return  # a name: checked after resolution
-        if not self.permits(address):
-            raise PolicyViolation(f"destination {address} is denied by the outbound policy")
-
-
-class PolicyResolver(AbstractResolver):
-    """Resolves as usual, then drops every address the policy denies."""
-
-    def __init__(self, policy: NetworkPolicy, inner: AbstractResolver | None = None) -> None:
-        self._policy = policy
-        self._inner = inner or DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        allowed = [r for r in results if self._policy.permits(ipaddress.ip_address(r["host"]))]
-        if not allowed:
-            raise PolicyViolation(f"{host} resolves only to addresses the outbound policy denies")
-        return allowed
-
-    async def close(self) -> None:
-        await self._inner.close()
