@@ -245,15 +245,18 @@ class DeliveryWorker:
             self._outcomes_ready.set()
         finally:
             self._inflight -= 1
-            if self._saturated(message.subscription_id):
-                # The claim left this subscription out while it was saturated (and its due
-                # rows out of the sleep's deadline): a freed slot is work to claim.
-                self._wake.set()
+            was_saturated = self._saturated(message.subscription_id)
             remaining = self._per_subscription[message.subscription_id] - 1
             if remaining:
                 self._per_subscription[message.subscription_id] = remaining
             else:
                 del self._per_subscription[message.subscription_id]
+            if was_saturated and not self._saturated(message.subscription_id):
+                # The claim left this subscription out while it was saturated (and its due
+                # rows out of the sleep's deadline): now that it is not, it has work to
+                # claim. Not sooner: a claim can hold more of its deliveries than its
+                # endpoint's slots, and each of those finishing would cost an empty claim.
+                self._wake.set()
             self._slot_freed.set()
 
     def _lease_outlasts_send(self, claimed_at: float) -> bool:
