@@ -20,7 +20,7 @@ from amebo.runtime import connection_options
 from tests.conftest import wait_until
 from tests.support.api import Api, amebo_api, test_settings
 
-GROWN = 6000  # events in the log before the second publish: above the 2,000-row floor
+GROWN = 6000  # events in the log before the second publish, well above the 200-row floor
 
 
 @pytest.fixture
