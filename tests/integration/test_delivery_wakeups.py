@@ -3,6 +3,7 @@ connection, and per-subscription retry schedules waking it at their due time."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -12,7 +13,7 @@ from aiohttp import web
 from amebo.delivery.worker import CHANNEL, JOBS_CHANNEL
 from amebo.publishing import Publication, Publisher
 from amebo.runtime import build_worker
-from amebo.wakeup import Listener
+from amebo.wakeup import Listener, Notifier
 from tests.conftest import wait_until
 from tests.support.api import amebo_api, test_settings
 from tests.support.receiver import Receiver
@@ -130,3 +131,20 @@ async def test_a_commit_tells_the_worker_which_subscriptions_have_new_deliveries
             await publisher.stop()
     # The second commit created no delivery: nobody to wake for it.
     assert woken == [frozenset({uuid.UUID(first["id"]), uuid.UUID(second["id"])}), frozenset()]
+
+
+async def test_asks_within_the_interval_share_one_notification(database_url: str) -> None:
+    notifier = Notifier(database_url, CHANNEL, min_interval=1.0)
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as ear:
+        await ear.execute(f"LISTEN {CHANNEL}")
+        notifier.start()
+        try:
+            for _ in range(20):  # twenty commits' asks over 0.2 s
+                notifier.notify()
+                await asyncio.sleep(0.01)
+            at_once = [n async for n in ear.notifies(timeout=0.3)]
+            an_interval_later = [n async for n in ear.notifies(timeout=1.5)]
+        finally:
+            await notifier.stop()
+    assert len(at_once) == 1  # the first ask is announced at once
+    assert len(an_interval_later) == 1  # the other nineteen together, once the interval is up
