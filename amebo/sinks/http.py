@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email.utils
 import functools
-import ssl
 import time
 
 import yarl
@@ -38,9 +37,8 @@ class HttpSink:
         timeout: float,
         per_host: int,
         policy: NetworkPolicy | None = None,
-        tls: ssl.SSLContext | None = None,
     ) -> None:
-        self._client = Http1Client(timeout, per_host, policy, tls)
+        self._client = Http1Client(timeout, per_host, policy)
 
     async def send(self, target: str, envelope: Envelope) -> Result:
         started = time.perf_counter()

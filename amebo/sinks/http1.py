@@ -44,19 +44,17 @@ class InvalidResponse(ConnectionError):
     """The endpoint answered something that is not HTTP/1.1."""
 
 
+EXCERPT_BYTES = 1024
+# How much of a body is read just to see it end; past this it is not checked, and the
+# connection, left mid-body, is closed.
+CHECKED_BYTES = 65_536
+
+
 @dataclasses.dataclass(frozen=True)
 class Response:
     status: int
-    excerpt: bytes  # the body's first ``excerpt_bytes``
+    excerpt: bytes  # the body's first EXCERPT_BYTES
     retry_after: str | None
-
-
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    excerpt_bytes: int = 1024
-    # How much of a body is read just to see it end; past this it is not checked, and the
-    # connection, left mid-body, is closed.
-    checked_bytes: int = 65_536
 
 
 Origin = tuple[str, str, int]  # scheme, host, port
@@ -65,8 +63,7 @@ Origin = tuple[str, str, int]  # scheme, host, port
 class _Connection(asyncio.Protocol):
     """One connection; ``exchange`` sends a request and resolves when its response ended."""
 
-    def __init__(self, limits: Limits) -> None:
-        self._limits = limits
+    def __init__(self) -> None:
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[Response] | None = None
@@ -142,11 +139,11 @@ class _Connection(asyncio.Protocol):
         self._headers_done = True
 
     def on_body(self, body: bytes) -> None:
-        room = self._limits.excerpt_bytes - len(self._excerpt)
+        room = EXCERPT_BYTES - len(self._excerpt)
         if room > 0:
             self._excerpt += body[:room]
         self._read += len(body)
-        if self._read > self._limits.checked_bytes:
+        if self._read > CHECKED_BYTES:
             self._finish()
             self.close()
 
@@ -179,13 +176,11 @@ class Http1Client:
         per_origin: int,
         policy: NetworkPolicy | None = None,
         tls: ssl.SSLContext | None = None,
-        limits: Limits | None = None,
     ) -> None:
         self._timeout = timeout
         self._per_origin = per_origin
         self._policy = policy or NetworkPolicy()
         self._tls = tls
-        self._limits = limits or Limits()
         self._idle: dict[Origin, collections.deque[_Connection]] = {}
         self._slots: dict[Origin, asyncio.Semaphore] = {}
         self._swept = time.monotonic()
@@ -256,7 +251,7 @@ class Http1Client:
         for address in await self._addresses(host, port):
             try:
                 _, connection = await loop.create_connection(
-                    lambda: _Connection(self._limits),
+                    _Connection,
                     address,
                     port,
                     ssl=tls,
@@ -269,8 +264,12 @@ class Http1Client:
 
     async def _addresses(self, host: str, port: int) -> list[str]:
         try:
-            addresses = [str(ipaddress.ip_address(host))]
+            literal = ipaddress.ip_address(host)
         except ValueError:
+            literal = None
+        if literal is not None:
+            addresses = [str(literal)]
+        else:
             found = await asyncio.get_running_loop().getaddrinfo(
                 host, port, type=socket.SOCK_STREAM
             )
@@ -279,8 +278,8 @@ class Http1Client:
             return addresses
         allowed = [a for a in addresses if self._policy.permits(ipaddress.ip_address(a))]
         if not allowed:
-            if len(addresses) == 1 and addresses[0] == host:
-                raise PolicyViolation(f"destination {host} is denied by the outbound policy")
+            if literal is not None:
+                raise PolicyViolation(f"destination {literal} is denied by the outbound policy")
             raise PolicyViolation(f"{host} resolves only to addresses the outbound policy denies")
         return allowed
 
