@@ -2,9 +2,9 @@
 time on each, responses parsed by httptools (llhttp, the parser of Node.js, uvloop and
 uvicorn), TLS by the standard library with certificates verified.
 
-Why not aiohttp's client: it cost 180-240 us of CPU per delivery on the benchmark machine,
-against about 30 us for a keep-alive client on llhttp (benchmarks/README.md, "Where the time
-goes"), and a drain pays that cost at its full rate. Only what a webhook POST needs is here:
+Why not aiohttp's client: it cost 240-270 us of CPU per delivery on the benchmark machine,
+against 69 us for this one (``python -m benchmarks.client_cost``; ADR 0007), and a drain
+pays that cost at its full rate. Only what a webhook POST needs is here:
 no redirects (amebo never follows them), cookies, proxies, compression or pipelining.
 
 Addresses are checked against the outbound policy after resolution and the connection is
