@@ -1,6 +1,6 @@
 """The delivery worker: claim due deliveries, send each through the sink, record outcomes.
 
-Claims and outcomes are batched (one statement claims many rows; one transaction records
+Claims and outcomes are batched (one statement claims many rows; one statement records
 many outcomes), while each send runs on its own so a slow endpoint holds only its own slots.
 The worker sleeps until woken: directly by a publisher in the same process, by NOTIFY from
 other processes, at the due time of the next scheduled retry, or by a slow safety poll.
@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 from amebo import deliveries
 from amebo.db.sql import query
 from amebo.db.upkeep import TableStatistics
-from amebo.delivery.breaker import BreakerConfig, record_health
+from amebo.delivery.breaker import BreakerConfig
 from amebo.delivery.envelope import Message, wrap
 from amebo.delivery.retry import RetryPolicy
 from amebo.delivery.upkeep import QueueVacuum
@@ -51,6 +51,7 @@ class WorkerConfig:
     breaker: BreakerConfig = dataclasses.field(default_factory=BreakerConfig)
     vacuum_after: int = 1000  # finished deliveries between vacuums of the queue; 0: never
     statistics_after: int = 1000  # rows written between checks of table statistics; 0: never
+    record_interval: float = 0.005  # at most one batch of outcomes recorded per interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +62,19 @@ class Outcome:
     status: str  # succeeded | failed | dead
     next_attempt_at: datetime.datetime | None
     attempted_at: datetime.datetime
+
+    def recorded(self) -> dict[str, Any]:
+        """What amebo.record_outcomes takes for this outcome (sql/migrations/0013)."""
+        fact = self.fact()
+        return {
+            "delivery_id": self.message.delivery_id,
+            "token": self.lease,
+            "subscription_id": self.message.subscription_id,
+            "ok": self.result.ok,
+            "gone": self.result.gone,
+            "stream": fact.stream,
+            "data": fact.data,
+        }
 
     def fact(self) -> Fact:
         r = self.result
@@ -281,9 +295,11 @@ class DeliveryWorker:
     # Recording ------------------------------------------------------------------------
 
     async def _record_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._outcomes_ready.wait()
             self._outcomes_ready.clear()
+            flushed_at = loop.time()
             try:
                 await self._flush()
             except asyncio.CancelledError:
@@ -294,6 +310,10 @@ class DeliveryWorker:
                 log.warning("recording outcomes failed; will retry", error=str(error))
                 await asyncio.sleep(0.5)  # back off from a failing database, then retry
                 self._outcomes_ready.set()
+            # A rate limit, not a wait for work: outcomes that finish until then share the
+            # next batch, so that a busy worker commits a batch every record_interval rather
+            # than one per outcome or two. A lone outcome is recorded at once.
+            await asyncio.sleep(max(0.0, flushed_at + self._config.record_interval - loop.time()))
 
     async def _flush(self) -> None:
         if not self._outcomes:
@@ -309,34 +329,35 @@ class DeliveryWorker:
             self.wake()  # a retry may be due sooner than the worker planned to look
 
     async def _record(self, outcomes: list[Outcome]) -> None:
-        async with self._pool.connection() as conn, conn.transaction():
+        breaker = self._config.breaker
+        async with self._pool.connection() as conn:
+            # One statement, its own transaction (sql/migrations/0013).
             cursor = await conn.execute(
-                query("delivery_leases_held"),
+                query("delivery_outcomes_record"),
                 {
-                    "held": Jsonb(
-                        [{"delivery_id": o.message.delivery_id, "token": o.lease} for o in outcomes]
-                    )
+                    "outcomes": Jsonb([o.recorded() for o in outcomes]),
+                    "threshold": breaker.threshold,
+                    "cooldown_min": breaker.cooldown_min,
+                    "cooldown_max": breaker.cooldown_max,
+                    "deactivate_after": breaker.deactivate_after,
                 },
             )
-            held = {row[0] for row in await cursor.fetchall()}
-            kept = [o for o in outcomes if o.message.delivery_id in held]
-            facts = [o.fact() for o in kept]
-            await record(conn, facts)
-            gone = {o.message.subscription_id for o in kept if o.result.gone}
-            failing = await record_health(
-                conn,
-                self._config.breaker,
-                [(o.message.subscription_id, o.result.ok) for o in kept if not o.result.gone],
-            )
-            ended = [deactivation_fact(s, "endpoint answered 410 Gone") for s in sorted(gone)] + [
-                deactivation_fact(f.subscription_id, f"endpoint failing for {f.failing_for:.0f}s")
-                for f in failing
-                if f.subscription_id not in gone
-            ]
-            if ended:
+            rows = await cursor.fetchall()
+        recorded = {delivery_id for delivery_id, _, _ in rows if delivery_id is not None}
+        failing = [(s, failing_for) for _, s, failing_for in rows if s is not None]
+        kept = [o for o in outcomes if o.message.delivery_id in recorded]
+        gone = {o.message.subscription_id for o in kept if o.result.gone}
+        ended = [deactivation_fact(s, "endpoint answered 410 Gone") for s in sorted(gone)] + [
+            deactivation_fact(s, f"endpoint failing for {failing_for:.0f}s")
+            for s, failing_for in failing
+            if s not in gone
+        ]
+        if ended:
+            # Rare, and safe to lose to a crash: the endpoint's next outcome decides again.
+            async with self._pool.connection() as conn, conn.transaction():
                 await record(conn, ended)
-                for fact in ended:
-                    log.warning("subscription deactivated", **fact.data)
+            for fact in ended:
+                log.warning("subscription deactivated", **fact.data)
         self.queue_vacuum.note_finished(sum(o.status != "failed" for o in kept))
         self.table_statistics.note(2 * len(kept))  # a fact in the log, a delivery changed
         if len(kept) < len(outcomes):

@@ -69,14 +69,14 @@ SELECT n.seconds AS next_due_in, r.*
 FROM next_due AS n
 LEFT JOIN sendable AS r ON true
 
--- name: delivery_leases_held
--- Which of these leases are still ours; locks them so the outcome is recorded once.
--- The pairs arrive as one JSON array of objects: encoded in one call, not per element.
-SELECT q.delivery_id
-FROM amebo.delivery_queue AS q
-JOIN jsonb_to_recordset(%(held)s::jsonb) AS held (delivery_id uuid, token uuid)
-    ON held.delivery_id = q.delivery_id AND held.token = q.lease_token
-FOR UPDATE OF q
+-- name: delivery_outcomes_record
+-- Records a batch of outcomes whose leases are still held, with their facts, projections and
+-- the endpoints' health, in one statement (sql/migrations/0013). The outcomes arrive as one
+-- JSON array of objects: encoded in one call, not per element.
+SELECT delivery_id, failing_subscription, failing_for
+FROM amebo.record_outcomes(%(outcomes)s::jsonb, %(threshold)s::integer,
+                           %(cooldown_min)s::float8, %(cooldown_max)s::float8,
+                           %(deactivate_after)s::float8)
 
 -- name: delivery_list_for_event
 SELECT d.id

@@ -4,40 +4,9 @@
 SELECT amebo.apply_event_published(%(positions)s::bigint[])
 
 -- name: apply_delivery_attempted
--- Attempts in one run are folded per delivery: the latest decides the status, all count.
-WITH attempt AS (
-    SELECT (data ->> 'delivery_id')::uuid AS delivery_id, data ->> 'outcome' AS outcome,
-           (data ->> 'attempt')::integer AS attempt, (data ->> 'status_code')::integer AS status_code,
-           data ->> 'error' AS error, (data ->> 'next_attempt_at')::timestamptz AS next_attempt_at,
-           recorded_at, position
-    FROM amebo.log
-    WHERE position = ANY(%(positions)s::bigint[])
-), latest AS (
-    SELECT DISTINCT ON (delivery_id) *, count(*) OVER (PARTITION BY delivery_id) AS made
-    FROM attempt
-    ORDER BY delivery_id, position DESC
-), status AS (
-    UPDATE amebo.deliveries AS d
-    SET status = latest.outcome::amebo.delivery_status,
-        attempts = d.attempts + latest.made,
-        next_attempt_at = latest.next_attempt_at,
-        last_attempt_at = latest.recorded_at,
-        last_status_code = latest.status_code,
-        last_error = latest.error,
-        updated_at = latest.recorded_at
-    FROM latest
-    WHERE d.id = latest.delivery_id
-    RETURNING d.id
-), finished AS (
-    DELETE FROM amebo.delivery_queue AS q
-    USING latest
-    WHERE q.delivery_id = latest.delivery_id AND latest.outcome IN ('succeeded', 'dead')
-    RETURNING q.delivery_id
-)
-UPDATE amebo.delivery_queue AS q
-SET run_at = latest.next_attempt_at, attempt = latest.attempt, lease_token = NULL
-FROM latest
-WHERE q.delivery_id = latest.delivery_id AND latest.outcome = 'failed'
+-- Status and queue rows of delivery.attempted facts: a function (sql/migrations/0013),
+-- because amebo.record_outcomes applies it in the same statement.
+SELECT amebo.apply_delivery_attempted(%(positions)s::bigint[])
 
 -- name: apply_delivery_retry_requested
 -- A manual retry starts a fresh attempt series now.
