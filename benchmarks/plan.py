@@ -24,6 +24,9 @@ class Plan:
     scale_events: int
     scale_backlog: int
     scale_busy_latency: bool  # also compare delivery latency at 1,000 events/s offered
+    # Seconds of each scale round's idle latency run: its p99 is compared across rounds, and
+    # one from 500 samples (10 s at 50/s) moved by 30 % between two empty-log runs.
+    scale_idle_seconds: float
     raw_seconds: float
     procrastinate_jobs: int
     procrastinate_concurrency: int
@@ -49,6 +52,7 @@ QUICK = Plan(
     scale_events=30_000,
     scale_backlog=2_000,
     scale_busy_latency=False,
+    scale_idle_seconds=1.0,
     raw_seconds=1.0,
     procrastinate_jobs=500,
     procrastinate_concurrency=32,
@@ -74,6 +78,7 @@ FULL = Plan(
     scale_events=10_000_000,
     scale_backlog=50_000,
     scale_busy_latency=True,
+    scale_idle_seconds=40.0,
     raw_seconds=10.0,
     procrastinate_jobs=20_000,
     procrastinate_concurrency=32,

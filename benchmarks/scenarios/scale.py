@@ -38,7 +38,7 @@ def round_of_figures(rig: Rig) -> dict[str, Any]:
     figures["publish c=32 events/s"] = load["event_rate"]
     figures["publish c=32 p99 ms"] = summary(load["latencies_ms"]).get("p99")
     rig.catch_up(timeout=120)
-    idle = measure(rig, "idle", plan.idle_rate, plan.latency_seconds)
+    idle = measure(rig, "idle", plan.idle_rate, plan.scale_idle_seconds)
     idle_summary = summary(idle["delivery"])
     figures["idle delivery p50 ms"] = idle_summary.get("p50")
     figures["idle delivery p99 ms"] = idle_summary.get("p99")
