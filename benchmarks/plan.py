@@ -27,6 +27,7 @@ class Plan:
     # Seconds of each scale round's idle latency run: its p99 is compared across rounds, and
     # one from 500 samples (10 s at 50/s) moved by 30 % between two empty-log runs.
     scale_idle_seconds: float
+    scale_pairs: int  # rounds per database, alternating which goes first
     raw_seconds: float
     procrastinate_jobs: int
     procrastinate_concurrency: int
@@ -53,6 +54,7 @@ QUICK = Plan(
     scale_backlog=2_000,
     scale_busy_latency=False,
     scale_idle_seconds=1.0,
+    scale_pairs=1,
     raw_seconds=1.0,
     procrastinate_jobs=500,
     procrastinate_concurrency=32,
@@ -79,6 +81,7 @@ FULL = Plan(
     scale_backlog=50_000,
     scale_busy_latency=True,
     scale_idle_seconds=40.0,
+    scale_pairs=2,
     raw_seconds=10.0,
     procrastinate_jobs=20_000,
     procrastinate_concurrency=32,
